@@ -1,0 +1,57 @@
+# Stoker's Makefile documents itself: `make help`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/stoker
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+# Packages: everything; end-to-end tests live in test/ behind the e2e tag.
+PKGS := ./...
+TEST_FLAGS ?= -race -count=1 -timeout 40m
+FUZZTIME ?= 20s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/stoker.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stoker
+
+.PHONY: fmt-check
+fmt-check: ## Fail if gofmt would change a file.
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [[ -n "$$out" ]]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+.PHONY: vet
+vet: ## go vet every package (including e2e-tagged tests).
+	$(GO) vet $(PKGS)
+	$(GO) vet -tags e2e ./test/...
+
+.PHONY: lint
+lint: fmt-check vet ## fmt check and vet (staticcheck too when installed).
+	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); fi
+
+.PHONY: unit
+unit: ## Unit and integration tests with -race.
+	$(GO) test $(TEST_FLAGS) $(PKGS)
+
+.PHONY: e2e
+e2e: build ## End-to-end fleet tests (real Git server, agents as processes).
+	STOKER_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout 30m ./test/...
+
+.PHONY: fuzz
+fuzz: ## A short fuzz run of load+render.
+	$(GO) test -run '^$$' -fuzz FuzzLoadRender -fuzztime $(FUZZTIME) ./reconciler/
+
+.PHONY: test
+test: fmt-check vet unit fuzz e2e ## Everything CI runs.
+
+.PHONY: bench
+bench: ## Benchmarks (performance goals live here, not in timed tests).
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+.PHONY: clean
+clean: ## Remove build output.
+	rm -rf bin

@@ -1,0 +1,176 @@
+package api
+
+import (
+	"time"
+)
+
+// Branch names written by the hub and the agents. They are contracts:
+// users' scripts, CI jobs and the Helm chart depend on them.
+const (
+	StatusBranch        = "stoker/status"
+	FleetBranch         = "stoker/fleet"
+	ReportsBranchPrefix = "stoker/reports/"
+	PreviewBranchPrefix = "stoker/preview/"
+	ReportFile          = "report.yaml"
+)
+
+// ReportsBranch is the branch node's agent alone writes its report to.
+func ReportsBranch(node string) string { return ReportsBranchPrefix + node }
+
+// Paths of the files on stoker/status and stoker/fleet.
+func PoolFile(pool string) string         { return "pools/" + pool + ".yaml" }
+func NodeFile(node string) string         { return "nodes/" + node + ".yaml" }
+func RenderedFile(rendered string) string { return "rendered/" + rendered + ".json" }
+
+// DriftPolicy says what an agent does when a managed file drifts.
+type DriftPolicy string
+
+// Drift policies, selected per pool with the stoker.dev/drift annotation.
+const (
+	DriftReport  DriftPolicy = "report"
+	DriftRestore DriftPolicy = "restore"
+)
+
+// PoolTarget is pools/<pool>.yaml on stoker/status: what the pool's nodes
+// should converge to and under which rules.
+type PoolTarget struct {
+	Name string `json:"name"`
+	// Rendered is the pool's target rendered config name.
+	Rendered       string                `json:"rendered"`
+	SourceBranch   string                `json:"sourceBranch"`
+	SourceCommit   string                `json:"sourceCommit"`
+	MachineConfigs []string              `json:"machineConfigs,omitempty"`
+	Paused         bool                  `json:"paused,omitempty"`
+	MaxUnavailable string                `json:"maxUnavailable,omitempty"`
+	Drift          DriftPolicy           `json:"drift,omitempty"`
+	Disruption     *NodeDisruptionPolicy `json:"disruptionPolicy,omitempty"`
+}
+
+// NodeTarget is nodes/<node>.yaml on stoker/status: the one file an agent
+// reads to learn what it should run.
+type NodeTarget struct {
+	Name          string `json:"name"`
+	Pool          string `json:"pool"`
+	DesiredConfig string `json:"desiredConfig"`
+}
+
+// NodeState is a node's state as its agent reports it.
+type NodeState string
+
+// Node states, as MCO's daemon names them.
+const (
+	StateWorking  NodeState = "Working"
+	StateDone     NodeState = "Done"
+	StateDegraded NodeState = "Degraded"
+)
+
+// Report is report.yaml on stoker/reports/<node>, written only by that
+// node's agent.
+type Report struct {
+	Node          string            `json:"node"`
+	State         NodeState         `json:"state"`
+	CurrentConfig string            `json:"currentConfig,omitempty"`
+	DesiredConfig string            `json:"desiredConfig,omitempty"`
+	Reason        string            `json:"reason,omitempty"`
+	Plan          *Plan             `json:"plan,omitempty"`
+	Drift         []DriftFinding    `json:"drift,omitempty"`
+	Events        []Event           `json:"events,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	BootID        string            `json:"bootID,omitempty"`
+	AgentVersion  string            `json:"agentVersion,omitempty"`
+	// Since is when State last changed; Heartbeat when the agent last
+	// confirmed the report (it rewrites an unchanged report slowly).
+	Since     time.Time `json:"since"`
+	Heartbeat time.Time `json:"heartbeat"`
+}
+
+// Event is a notable thing the agent did (a drift restore, a rollback),
+// kept short in the report; the branch history is the full timeline.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Message string    `json:"message"`
+}
+
+// ChangeKind names what a plan's change touches.
+type ChangeKind string
+
+// Change kinds.
+const (
+	ChangeFile       ChangeKind = "file"
+	ChangeUnit       ChangeKind = "unit"
+	ChangeDropin     ChangeKind = "dropin"
+	ChangeSSHKey     ChangeKind = "sshkey"
+	ChangeKargs      ChangeKind = "kernelArguments"
+	ChangeKernelType ChangeKind = "kernelType"
+	ChangeExtensions ChangeKind = "extensions"
+	ChangeOSImage    ChangeKind = "osImageURL"
+	ChangeFIPS       ChangeKind = "fips"
+)
+
+// Change is one difference between two rendered configs and the actions
+// the disruption policy assigns to it.
+type Change struct {
+	Kind ChangeKind `json:"kind"`
+	// Path for files, Name for units ("unit" or "unit/dropin") and keys.
+	Path    string   `json:"path,omitempty"`
+	Name    string   `json:"name,omitempty"`
+	Op      string   `json:"op"` // added, changed, removed
+	Actions []Action `json:"actions"`
+	Reason  string   `json:"reason"`
+}
+
+// Plan is what moving from one rendered config to another does to a node.
+type Plan struct {
+	From    string   `json:"from,omitempty"`
+	To      string   `json:"to"`
+	Changes []Change `json:"changes,omitempty"`
+	// Action is the strongest action of any change.
+	Action ActionType `json:"action"`
+}
+
+// DriftFinding is one way the node differs from its current config.
+type DriftFinding struct {
+	// Kind: content, mode, owner, missing, symlink, unit, kernelArguments.
+	Kind     string `json:"kind"`
+	Path     string `json:"path,omitempty"`
+	Unit     string `json:"unit,omitempty"`
+	Expected string `json:"expected,omitempty"`
+	Found    string `json:"found,omitempty"`
+	Diff     string `json:"diff,omitempty"`
+}
+
+// PoolFleet is pools/<pool>.yaml on stoker/fleet: observed counts, like
+// the status of `oc get mcp`.
+type PoolFleet struct {
+	Name                    string    `json:"name"`
+	Config                  string    `json:"config,omitempty"`
+	SourceBranch            string    `json:"sourceBranch,omitempty"`
+	SourceCommit            string    `json:"sourceCommit,omitempty"`
+	Paused                  bool      `json:"paused,omitempty"`
+	Updated                 bool      `json:"updated"`
+	Updating                bool      `json:"updating"`
+	Degraded                bool      `json:"degraded"`
+	MachineCount            int       `json:"machineCount"`
+	ReadyMachineCount       int       `json:"readyMachineCount"`
+	UpdatedMachineCount     int       `json:"updatedMachineCount"`
+	UnavailableMachineCount int       `json:"unavailableMachineCount"`
+	DegradedMachineCount    int       `json:"degradedMachineCount"`
+	Errors                  []Problem `json:"errors,omitempty"`
+	// Created is when the hub first saw the pool (AGE in `stoker status`).
+	Created time.Time `json:"created,omitempty"`
+}
+
+// NodeFleet is nodes/<node>.yaml on stoker/fleet: the node's last report
+// as the hub saw it, plus membership errors the hub found.
+type NodeFleet struct {
+	Name          string         `json:"name"`
+	Pool          string         `json:"pool,omitempty"`
+	State         NodeState      `json:"state,omitempty"`
+	CurrentConfig string         `json:"currentConfig,omitempty"`
+	DesiredConfig string         `json:"desiredConfig,omitempty"`
+	Reason        string         `json:"reason,omitempty"`
+	Drift         []DriftFinding `json:"drift,omitempty"`
+	LastReport    time.Time      `json:"lastReport,omitempty"`
+	Error         string         `json:"error,omitempty"`
+}

@@ -1,0 +1,7 @@
+// Package gitsource is Stoker's Git transport: cheap ref checks, incremental
+// fetches into a persistent cache, reading a commit's tree as files, and
+// compare-and-swap commits. The hub and the agents reach Git only through
+// it; it knows nothing of what the files mean.
+//
+// It must not import reconciler, agent or nodeops.
+package gitsource
