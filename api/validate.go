@@ -353,11 +353,9 @@ func ReportProblems(r report.Report, field string) Problems {
 				fld += fmt.Sprint(v)
 			}
 		}
-		msg := e.Message
-		if e.Marker.StartP != nil {
-			msg = fmt.Sprintf("%s (config line %d, column %d)", msg, e.Marker.StartP.Line, e.Marker.StartP.Column)
-		}
-		ps = append(ps, Problem{Field: fld, Message: msg, Severity: sev})
+		// Markers (line, column) are left out: the JSON Ignition saw is
+		// converted from YAML, so its positions mean nothing to people.
+		ps = append(ps, Problem{Field: fld, Message: e.Message, Severity: sev})
 	}
 	return ps
 }
