@@ -1,0 +1,669 @@
+package nodeops
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"stoker.dev/stoker/api"
+)
+
+// ErrJournalPending is returned by Apply while an earlier apply's journal
+// is still in the state dir: call Recover, then Commit or Rollback.
+var ErrJournalPending = errors.New("an earlier apply is not committed or rolled back")
+
+// Journal states.
+const (
+	// JournalApplying: Apply was interrupted; Recover rolls it back.
+	JournalApplying = "applying"
+	// JournalApplied: Apply finished; the caller must Commit or Rollback.
+	JournalApplied = "applied"
+)
+
+// ApplierOptions configure an Applier.
+type ApplierOptions struct {
+	// Root is the host's root: "/" in production.
+	Root string
+	// StateDir holds the journal and the originals (a host path, not
+	// under Root).
+	StateDir string
+	// CoreUser owns the ssh keys; default "core".
+	CoreUser string
+	Systemd  Systemd
+	// OS applies kernel arguments and OS image changes; nil means none.
+	OS  OSBackend
+	Log logrus.FieldLogger
+}
+
+// Applier moves a node's files, units, ssh keys, kernel arguments and OS
+// image from one rendered config to another, transactionally. Every step
+// is recorded in a write-ahead journal in the state dir before it is
+// done, so a failure — or a crash at any instant followed by Recover —
+// puts everything back as it was.
+type Applier struct {
+	opts ApplierOptions
+	fs   fileSystem
+}
+
+// fileSystem is the seam the applier mutates files through; tests wrap
+// osFileSystem to inject failures.
+type fileSystem interface {
+	WriteFile(target string, data []byte, o FileOptions) error
+	Remove(target string) error
+}
+
+type osFileSystem struct{}
+
+func (osFileSystem) WriteFile(t string, d []byte, o FileOptions) error { return WriteFile(t, d, o) }
+func (osFileSystem) Remove(t string) error                             { return removeFile(t) }
+
+// NewApplier checks opts and returns an Applier.
+func NewApplier(opts ApplierOptions) (*Applier, error) {
+	if opts.Root == "" {
+		opts.Root = "/"
+	}
+	if opts.StateDir == "" {
+		return nil, errors.New("new applier: state dir is required")
+	}
+	if opts.CoreUser == "" {
+		opts.CoreUser = api.DefaultCoreUser
+	}
+	if opts.Systemd == nil {
+		return nil, errors.New("new applier: systemd is required")
+	}
+	if opts.OS == nil {
+		opts.OS = noneBackend{}
+	}
+	if opts.Log == nil {
+		l := logrus.New()
+		l.SetOutput(ioDiscard{})
+		opts.Log = l
+	}
+	return &Applier{opts: opts, fs: osFileSystem{}}, nil
+}
+
+type ioDiscard struct{}
+
+func (ioDiscard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Journal is the applier's write-ahead log, kept in the state dir as
+// apply-journal.json until Commit or Rollback.
+type Journal struct {
+	State   string         `json:"state"`
+	From    string         `json:"from,omitempty"`
+	To      string         `json:"to"`
+	Started time.Time      `json:"started"`
+	Entries []journalEntry `json:"entries,omitempty"`
+}
+
+type journalEntry struct {
+	// Op: file, orig-saved, orig-drop, unit, kargs, image.
+	Op   string `json:"op"`
+	Path string `json:"path,omitempty"`
+	// For file: whether it existed, and where its old content is kept.
+	Existed bool        `json:"existed,omitempty"`
+	Backup  string      `json:"backup,omitempty"`
+	Mode    os.FileMode `json:"mode,omitempty"`
+	UID     int         `json:"uid,omitempty"`
+	GID     int         `json:"gid,omitempty"`
+	// For unit: its unit file state before.
+	Unit      string `json:"unit,omitempty"`
+	PrevState string `json:"prevState,omitempty"`
+	// For kargs: what was appended and deleted; for image: the previous one.
+	Add       []string `json:"add,omitempty"`
+	Remove    []string `json:"remove,omitempty"`
+	PrevImage string   `json:"prevImage,omitempty"`
+}
+
+type txn struct {
+	a   *Applier
+	j   Journal
+	ctx context.Context
+}
+
+// ReadJournal returns the journal in stateDir, or nil when there is none.
+func ReadJournal(stateDir string) (*Journal, error) {
+	data, err := os.ReadFile(JournalPath(stateDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read apply journal: %w", err)
+	}
+	var j Journal
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("read apply journal %s: %w", JournalPath(stateDir), err)
+	}
+	return &j, nil
+}
+
+func (t *txn) save() error {
+	data, err := json.MarshalIndent(t.j, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode apply journal: %w", err)
+	}
+	return WriteFile(JournalPath(t.a.opts.StateDir), data, FileOptions{Mode: 0o600, UID: -1, GID: -1, DirMode: 0o700})
+}
+
+func (t *txn) record(e journalEntry) error {
+	t.j.Entries = append(t.j.Entries, e)
+	return t.save()
+}
+
+// StepError names the step of Apply that failed.
+type StepError struct {
+	Step string
+	Err  error
+	// RollbackErr is set when undoing the steps already done failed too;
+	// the journal is then kept so Recover can try again.
+	RollbackErr error
+}
+
+func (e *StepError) Error() string {
+	s := fmt.Sprintf("apply: %s: %v", e.Step, e.Err)
+	if e.RollbackErr != nil {
+		s += fmt.Sprintf(" (rollback failed: %v)", e.RollbackErr)
+	} else {
+		s += " (rolled back)"
+	}
+	return s
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Apply moves the node from config from (nil: nothing managed yet) to
+// config to. On success the journal is left in state "applied": the
+// caller persists that it applied to, does its reloads or reboot, and
+// then calls Commit (or Rollback to go back). On failure every change
+// already made is undone before Apply returns a *StepError naming the
+// step. Hostile input (paths with "..", a symlink where a file goes) is
+// refused before anything is written.
+func (a *Applier) Apply(ctx context.Context, from, to *api.Rendered) error {
+	if to == nil {
+		return errors.New("apply: no target config")
+	}
+	if j, err := ReadJournal(a.opts.StateDir); err != nil {
+		return err
+	} else if j != nil {
+		return fmt.Errorf("apply %s: %w (journal for %s, state %s)", to.Name, ErrJournalPending, j.To, j.State)
+	}
+	log := a.opts.Log.WithField("rendered", to.Name)
+	log.Info("apply starting")
+	// Check: build both desired states and check every target before
+	// writing anything.
+	fromD, err := buildDesired(a.opts.Root, a.opts.CoreUser, from)
+	if err != nil {
+		return &StepError{Step: "check current config", Err: err}
+	}
+	toD, err := buildDesired(a.opts.Root, a.opts.CoreUser, to)
+	if err != nil {
+		return &StepError{Step: "check target config", Err: err}
+	}
+	for _, p := range append(toD.paths(), fromD.paths()...) {
+		if _, err := a.resolveRegular(p); err != nil {
+			return &StepError{Step: "check " + p, Err: err}
+		}
+	}
+	t := &txn{a: a, ctx: ctx, j: Journal{State: JournalApplying, To: to.Name, Started: time.Now().UTC()}}
+	if from != nil {
+		t.j.From = from.Name
+	}
+	if err := os.MkdirAll(filepath.Join(a.opts.StateDir, journalDataDir), 0o700); err != nil {
+		return &StepError{Step: "create journal", Err: err}
+	}
+	if err := t.save(); err != nil {
+		return &StepError{Step: "create journal", Err: err}
+	}
+	if step, err := t.run(fromD, toD, from, to); err != nil {
+		log.WithError(err).WithField("step", step).Warn("apply failed; rolling back")
+		se := &StepError{Step: step, Err: err}
+		if rerr := a.undo(ctx, &t.j); rerr != nil {
+			se.RollbackErr = rerr
+		}
+		return se
+	}
+	t.j.State = JournalApplied
+	if err := t.save(); err != nil {
+		se := &StepError{Step: "mark journal applied", Err: err}
+		if rerr := a.undo(ctx, &t.j); rerr != nil {
+			se.RollbackErr = rerr
+		}
+		return se
+	}
+	log.Info("apply finished")
+	return nil
+}
+
+func (t *txn) run(fromD, toD *desired, from, to *api.Rendered) (string, error) {
+	a := t.a
+	sd := a.opts.Systemd
+	toUnits := map[string]bool{}
+	for _, u := range toD.units {
+		toUnits[u.Name] = true
+	}
+	// 1. Units leaving the config: disable (and unmask) before their
+	// files go, so no dangling enablement symlinks remain.
+	for _, u := range fromD.units {
+		if toUnits[u.Name] {
+			continue
+		}
+		if err := t.setUnit(u.Name, func(state string) error {
+			if state == "masked" {
+				if err := sd.Unmask(t.ctx, u.Name); err != nil {
+					return err
+				}
+			}
+			if u.Enabled != nil && *u.Enabled && state != "not-found" {
+				return sd.Disable(t.ctx, u.Name)
+			}
+			return nil
+		}); err != nil {
+			return "disable leaving unit " + u.Name, err
+		}
+	}
+	// 2. Write every file of the target config that differs on disk.
+	for _, p := range toD.paths() {
+		f := toD.files[p]
+		if err := t.writeManaged(f, fromD); err != nil {
+			return "write " + string(f.Kind) + " " + p, err
+		}
+	}
+	if len(toD.sshDirs) > 0 {
+		if err := t.fixSSHDirs(toD); err != nil {
+			return "set ssh directory owner", err
+		}
+	}
+	// 3. Files leaving the config: restore the original or remove.
+	for _, p := range fromD.paths() {
+		if _, stays := toD.files[p]; stays {
+			continue
+		}
+		if err := t.removeManaged(p); err != nil {
+			return "remove " + string(fromD.files[p].Kind) + " " + p, err
+		}
+	}
+	// 4. Unit enablement and masks of the target config.
+	for _, u := range toD.units {
+		if err := t.setUnit(u.Name, func(state string) error {
+			switch {
+			case u.Mask:
+				if state != "masked" {
+					return sd.Mask(t.ctx, u.Name)
+				}
+				return nil
+			case state == "masked":
+				if err := sd.Unmask(t.ctx, u.Name); err != nil {
+					return err
+				}
+			}
+			if u.Enabled == nil {
+				return nil
+			}
+			if *u.Enabled {
+				return sd.Enable(t.ctx, u.Name)
+			}
+			return sd.Disable(t.ctx, u.Name)
+		}); err != nil {
+			return "set enablement of unit " + u.Name, err
+		}
+	}
+	// 5. Kernel arguments, then 6. the OS image: last, as they are the
+	// slowest and only take effect at the next boot.
+	add, remove := api.KernelArgsDiff(from, to)
+	if len(add)+len(remove) > 0 {
+		if err := t.record(journalEntry{Op: "kargs", Add: add, Remove: remove}); err != nil {
+			return "journal kernel arguments", err
+		}
+		if err := a.opts.OS.UpdateKernelArgs(t.ctx, add, remove); err != nil {
+			return "update kernel arguments", err
+		}
+	}
+	var prevImage string
+	if from != nil {
+		prevImage = from.OSImageURL
+	}
+	if to.OSImageURL != prevImage && to.OSImageURL != "" {
+		if err := t.record(journalEntry{Op: "image", PrevImage: prevImage}); err != nil {
+			return "journal OS image", err
+		}
+		if err := a.opts.OS.SwitchImage(t.ctx, to.OSImageURL); err != nil {
+			return "switch OS image", err
+		}
+	}
+	return "", nil
+}
+
+// resolveRegular resolves p under the root and refuses a symlink or a
+// non-regular file there.
+func (a *Applier) resolveRegular(p string) (string, error) {
+	target, err := Resolve(a.opts.Root, p)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Lstat(target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return target, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("stat %s: %w", p, err)
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return "", fmt.Errorf("%s: %w: is a symlink", p, ErrUnsafePath)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s: %w: is a %s, not a regular file", p, ErrUnsafePath, fi.Mode().Type())
+	}
+	return target, nil
+}
+
+// fileMeta reads the content, mode and owner of a regular file.
+func fileMeta(target string) (data []byte, mode os.FileMode, uid, gid int, exists bool, err error) {
+	fi, err := os.Lstat(target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, 0, 0, false, nil
+	}
+	if err != nil {
+		return nil, 0, 0, 0, false, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, 0, 0, 0, true, fmt.Errorf("%s: %w: not a regular file", target, ErrUnsafePath)
+	}
+	data, err = os.ReadFile(target)
+	if err != nil {
+		return nil, 0, 0, 0, true, err
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	if st != nil {
+		uid, gid = int(st.Uid), int(st.Gid)
+	}
+	return data, fi.Mode().Perm() | fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), uid, gid, true, nil
+}
+
+// journalFile records a file's current state in the journal (its old
+// content copied into the journal's data dir first), so the change about
+// to be made can be undone.
+func (t *txn) journalFile(p, target string) error {
+	data, mode, uid, gid, exists, err := fileMeta(target)
+	if err != nil {
+		return err
+	}
+	e := journalEntry{Op: "file", Path: p, Existed: exists, Mode: mode, UID: uid, GID: gid}
+	if exists {
+		e.Backup = filepath.Join(t.a.opts.StateDir, journalDataDir, strconv.Itoa(len(t.j.Entries)))
+		if err := WriteFile(e.Backup, data, FileOptions{Mode: 0o600, UID: -1, GID: -1, DirMode: 0o700}); err != nil {
+			return fmt.Errorf("back up %s into the journal: %w", p, err)
+		}
+	}
+	return t.record(e)
+}
+
+func (t *txn) writeManaged(f managedFile, fromD *desired) error {
+	target, err := t.a.resolveRegular(f.Path)
+	if err != nil {
+		return err
+	}
+	data, mode, uid, gid, exists, err := fileMeta(target)
+	if err != nil {
+		return err
+	}
+	if exists && bytes.Equal(data, f.Data) && mode == f.Mode && uid == f.UID && gid == f.GID {
+		return nil
+	}
+	// MCO's .mcdorig: keep the original of a file Stoker did not manage
+	// yet, once, so it comes back when the file leaves the config.
+	_, managedBefore := fromD.files[f.Path]
+	if exists && !managedBefore {
+		orig := OrigPath(t.a.opts.StateDir, f.Path)
+		if _, err := os.Lstat(orig); errors.Is(err, fs.ErrNotExist) {
+			if err := t.record(journalEntry{Op: "orig-saved", Path: f.Path}); err != nil {
+				return err
+			}
+			if err := WriteFile(orig, data, FileOptions{Mode: mode, UID: uid, GID: gid, DirMode: 0o700}); err != nil {
+				return fmt.Errorf("save original of %s: %w", f.Path, err)
+			}
+		}
+	}
+	if err := t.journalFile(f.Path, target); err != nil {
+		return err
+	}
+	dirMode := os.FileMode(0o755)
+	if f.Kind == api.ChangeSSHKey {
+		dirMode = 0o700
+	}
+	return t.a.fs.WriteFile(target, f.Data, FileOptions{Mode: f.Mode, UID: f.UID, GID: f.GID, DirMode: dirMode})
+}
+
+func (t *txn) removeManaged(p string) error {
+	target, err := t.a.resolveRegular(p)
+	if err != nil {
+		return err
+	}
+	if err := t.journalFile(p, target); err != nil {
+		return err
+	}
+	orig := OrigPath(t.a.opts.StateDir, p)
+	data, mode, uid, gid, exists, err := fileMeta(orig)
+	if err != nil {
+		return fmt.Errorf("read original of %s: %w", p, err)
+	}
+	if !exists {
+		return t.a.fs.Remove(target)
+	}
+	// The original is dropped only at Commit, so a rollback can still
+	// find it.
+	if err := t.record(journalEntry{Op: "orig-drop", Path: p}); err != nil {
+		return err
+	}
+	return t.a.fs.WriteFile(target, data, FileOptions{Mode: mode, UID: uid, GID: gid})
+}
+
+func (t *txn) fixSSHDirs(d *desired) error {
+	for _, dir := range d.sshDirs {
+		target, err := Resolve(t.a.opts.Root, dir)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(target)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s: %w: not a directory", dir, ErrUnsafePath)
+		}
+		if err := os.Lchown(target, d.sshUID, d.sshGID); err != nil {
+			return err
+		}
+		if err := os.Chmod(target, 0o700); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) setUnit(unit string, change func(state string) error) error {
+	state, err := t.a.opts.Systemd.UnitFileState(t.ctx, unit)
+	if err != nil {
+		return err
+	}
+	if err := t.record(journalEntry{Op: "unit", Unit: unit, PrevState: state}); err != nil {
+		return err
+	}
+	return change(state)
+}
+
+// undo reverts the journal's entries newest first and removes the journal
+// when all succeeded. Every undo is idempotent, so a crash during undo is
+// repaired by running it again.
+func (a *Applier) undo(ctx context.Context, j *Journal) error {
+	var errs []error
+	for i := len(j.Entries) - 1; i >= 0; i-- {
+		if err := a.undoEntry(ctx, j.Entries[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return a.dropJournal()
+}
+
+func (a *Applier) undoEntry(ctx context.Context, e journalEntry) error {
+	switch e.Op {
+	case "file":
+		target, err := Resolve(a.opts.Root, e.Path)
+		if err != nil {
+			return err
+		}
+		if !e.Existed {
+			if err := removeFile(target); err != nil {
+				return fmt.Errorf("undo %s: %w", e.Path, err)
+			}
+			return nil
+		}
+		data, err := os.ReadFile(e.Backup)
+		if err != nil {
+			return fmt.Errorf("undo %s: read journal copy: %w", e.Path, err)
+		}
+		if err := removeSymlink(target); err != nil {
+			return fmt.Errorf("undo %s: %w", e.Path, err)
+		}
+		if err := WriteFile(target, data, FileOptions{Mode: e.Mode, UID: e.UID, GID: e.GID}); err != nil {
+			return fmt.Errorf("undo %s: %w", e.Path, err)
+		}
+	case "orig-saved":
+		if err := removeFile(OrigPath(a.opts.StateDir, e.Path)); err != nil {
+			return fmt.Errorf("undo original of %s: %w", e.Path, err)
+		}
+	case "orig-drop":
+		// Nothing was dropped yet: originals go at Commit.
+	case "unit":
+		if err := a.restoreUnit(ctx, e.Unit, e.PrevState); err != nil {
+			return fmt.Errorf("undo unit %s (back to %s): %w", e.Unit, e.PrevState, err)
+		}
+	case "kargs":
+		if err := a.opts.OS.UpdateKernelArgs(ctx, e.Remove, e.Add); err != nil {
+			return fmt.Errorf("undo kernel arguments: %w", err)
+		}
+	case "image":
+		if e.PrevImage == "" {
+			return fmt.Errorf("undo OS image switch: no previous image known; the staged deployment must be removed by hand")
+		}
+		if err := a.opts.OS.SwitchImage(ctx, e.PrevImage); err != nil {
+			return fmt.Errorf("undo OS image switch: %w", err)
+		}
+	default:
+		return fmt.Errorf("undo: unknown journal entry %q", e.Op)
+	}
+	return nil
+}
+
+// removeSymlink removes target if it is a symlink (one planted between
+// plan and write is not followed, only removed on undo).
+func removeSymlink(target string) error {
+	fi, err := os.Lstat(target)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return nil
+	}
+	return os.Remove(target)
+}
+
+func (a *Applier) restoreUnit(ctx context.Context, unit, prev string) error {
+	sd := a.opts.Systemd
+	now, err := sd.UnitFileState(ctx, unit)
+	if err != nil {
+		return err
+	}
+	if now == prev {
+		return nil
+	}
+	if prev == "masked" {
+		return sd.Mask(ctx, unit)
+	}
+	if now == "masked" {
+		if err := sd.Unmask(ctx, unit); err != nil {
+			return err
+		}
+	}
+	switch prev {
+	case "enabled":
+		return sd.Enable(ctx, unit)
+	case "disabled":
+		return sd.Disable(ctx, unit)
+	}
+	return nil
+}
+
+func (a *Applier) dropJournal() error {
+	if err := os.RemoveAll(filepath.Join(a.opts.StateDir, journalDataDir)); err != nil {
+		return fmt.Errorf("remove apply journal data: %w", err)
+	}
+	if err := removeFile(JournalPath(a.opts.StateDir)); err != nil {
+		return fmt.Errorf("remove apply journal: %w", err)
+	}
+	return nil
+}
+
+// Recover finishes what a crash interrupted. With no journal it returns
+// nil, nil. A journal still "applying" is rolled back (the returned
+// journal says what was undone). A journal "applied" is returned as is:
+// the caller decides from its own persisted stage whether to Commit
+// (it reached or passed the reboot) or Rollback.
+func (a *Applier) Recover(ctx context.Context) (*Journal, error) {
+	j, err := ReadJournal(a.opts.StateDir)
+	if err != nil || j == nil {
+		return j, err
+	}
+	if j.State == JournalApplying {
+		a.opts.Log.WithField("rendered", j.To).Warn("rolling back an interrupted apply")
+		if err := a.undo(ctx, j); err != nil {
+			return j, fmt.Errorf("recover: roll back interrupted apply of %s: %w", j.To, err)
+		}
+	}
+	return j, nil
+}
+
+// Rollback undoes an applied but uncommitted apply (journal state
+// "applied" or "applying"): files, units, ssh keys, kernel arguments and
+// the OS image go back to what they were. Without a journal it does
+// nothing.
+func (a *Applier) Rollback(ctx context.Context) error {
+	j, err := ReadJournal(a.opts.StateDir)
+	if err != nil || j == nil {
+		return err
+	}
+	if err := a.undo(ctx, j); err != nil {
+		return fmt.Errorf("roll back apply of %s: %w", j.To, err)
+	}
+	return nil
+}
+
+// Commit makes an applied config final: originals of files that left the
+// config are dropped and the journal is removed. Without a journal it
+// does nothing, so it is safe to call again after a crash.
+func (a *Applier) Commit() error {
+	j, err := ReadJournal(a.opts.StateDir)
+	if err != nil || j == nil {
+		return err
+	}
+	if j.State != JournalApplied {
+		return fmt.Errorf("commit apply of %s: journal is %s, not %s", j.To, j.State, JournalApplied)
+	}
+	for _, e := range j.Entries {
+		if e.Op == "orig-drop" {
+			if err := removeFile(OrigPath(a.opts.StateDir, e.Path)); err != nil {
+				return fmt.Errorf("commit apply of %s: %w", j.To, err)
+			}
+		}
+	}
+	return a.dropJournal()
+}
