@@ -1,0 +1,37 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"stoker.dev/stoker/reconciler"
+)
+
+func init() { subcommands = append(subcommands, newValidateCmd) }
+
+func newValidateCmd() *cobra.Command {
+	var opts reconciler.ValidateOptions
+	cmd := &cobra.Command{
+		Use:   "validate [DIR]",
+		Short: "Report every problem of a config repo checkout, with file and field; exit 1 on errors",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Dir = args[0]
+			}
+			opts.Stdout = cmd.OutOrStdout()
+			err := reconciler.RunValidate(cmd.Context(), opts)
+			if errors.Is(err, reconciler.ErrInvalid) {
+				return &exitError{code: 1, err: err}
+			}
+			if err != nil {
+				return fmt.Errorf("validate: %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat warnings (unknown keys, kinds with no effect yet) as errors")
+	return cmd
+}
