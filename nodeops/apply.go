@@ -167,13 +167,18 @@ type StepError struct {
 	// RollbackErr is set when undoing the steps already done failed too;
 	// the journal is then kept so Recover can try again.
 	RollbackErr error
+	// NothingWritten is set when the step failed before any change.
+	NothingWritten bool
 }
 
 func (e *StepError) Error() string {
 	s := fmt.Sprintf("apply: %s: %v", e.Step, e.Err)
-	if e.RollbackErr != nil {
+	switch {
+	case e.NothingWritten:
+		s += " (nothing written)"
+	case e.RollbackErr != nil:
 		s += fmt.Sprintf(" (rollback failed: %v)", e.RollbackErr)
-	} else {
+	default:
 		s += " (rolled back)"
 	}
 	return s
@@ -203,15 +208,15 @@ func (a *Applier) Apply(ctx context.Context, from, to *api.Rendered) error {
 	// writing anything.
 	fromD, err := buildDesired(a.opts.Root, a.opts.CoreUser, from)
 	if err != nil {
-		return &StepError{Step: "check current config", Err: err}
+		return &StepError{Step: "check current config", Err: err, NothingWritten: true}
 	}
 	toD, err := buildDesired(a.opts.Root, a.opts.CoreUser, to)
 	if err != nil {
-		return &StepError{Step: "check target config", Err: err}
+		return &StepError{Step: "check target config", Err: err, NothingWritten: true}
 	}
 	for _, p := range append(toD.paths(), fromD.paths()...) {
 		if _, err := a.resolveRegular(p); err != nil {
-			return &StepError{Step: "check " + p, Err: err}
+			return &StepError{Step: "check " + p, Err: err, NothingWritten: true}
 		}
 	}
 	t := &txn{a: a, ctx: ctx, j: Journal{State: JournalApplying, To: to.Name, Started: time.Now().UTC()}}
@@ -219,10 +224,10 @@ func (a *Applier) Apply(ctx context.Context, from, to *api.Rendered) error {
 		t.j.From = from.Name
 	}
 	if err := os.MkdirAll(filepath.Join(a.opts.StateDir, journalDataDir), 0o700); err != nil {
-		return &StepError{Step: "create journal", Err: err}
+		return &StepError{Step: "create journal", Err: err, NothingWritten: true}
 	}
 	if err := t.save(); err != nil {
-		return &StepError{Step: "create journal", Err: err}
+		return &StepError{Step: "create journal", Err: err, NothingWritten: true}
 	}
 	if step, err := t.run(fromD, toD, from, to); err != nil {
 		log.WithError(err).WithField("step", step).Warn("apply failed; rolling back")

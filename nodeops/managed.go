@@ -72,6 +72,9 @@ func buildDesired(root, coreUser string, r *api.Rendered) (*desired, error) {
 	}
 	for i, f := range cfg.Storage.Files {
 		field := fmt.Sprintf("rendered config %s: storage.files[%d] (%s)", r.Name, i, f.Path)
+		if _, err := Resolve(root, f.Path); err != nil {
+			return nil, fmt.Errorf("%s: path: %w", field, err)
+		}
 		if len(f.Append) > 0 {
 			return nil, fmt.Errorf("%s: append: not supported on a running node", field)
 		}
