@@ -301,16 +301,24 @@ func (m *Machine) prepareRoot() (string, error) {
 	return "copy", nil
 }
 
-// personalise gives the machine its own machine ID, kept across reboots as
-// on a real node.
+// personalise gives the machine its own machine ID and host name (its
+// machine name), kept across reboots as on a real node.
 func (m *Machine) personalise() error {
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
 		return fmt.Errorf("generate machine id for %s: %w", m.name, err)
 	}
-	p := filepath.Join(m.root, "etc", "machine-id")
-	if err := os.WriteFile(p, []byte(hex.EncodeToString(id)+"\n"), 0o444); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
+	for _, f := range []struct {
+		name, content string
+		mode          os.FileMode
+	}{
+		{"machine-id", hex.EncodeToString(id), 0o444},
+		{"hostname", m.name, 0o644},
+	} {
+		p := filepath.Join(m.root, "etc", f.name)
+		if err := os.WriteFile(p, []byte(f.content+"\n"), f.mode); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
 	}
 	return nil
 }
@@ -666,10 +674,12 @@ func (m *Machine) ConsoleTail(n int) string {
 // shutdown of the container), killing it after StopTimeout, and waits
 // until it has ended. Stopping an ended machine does nothing.
 func (m *Machine) Stop() error {
+	start := time.Now()
 	m.mu.Lock()
 	m.stopping = true
 	proc, leader := m.nspawn, m.leader
 	m.mu.Unlock()
+	defer func() { m.logf("machine %s: stopped in %s", m.name, time.Since(start).Round(time.Millisecond)) }()
 	if proc != nil {
 		_ = proc.Signal(syscall.SIGTERM)
 	}
