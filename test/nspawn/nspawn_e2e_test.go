@@ -87,6 +87,26 @@ func TestRebootKeepsEnabledUnit(t *testing.T) {
 	if got := m.Boots(); got != 2 {
 		t.Errorf("Boots() = %d, want 2", got)
 	}
+
+	// The agent's --reboot systemd asks logind over the system bus; that
+	// must work in the machine too (dbus activation of logind included).
+	if out, err := m.Run(ctx, "busctl", "call", "org.freedesktop.login1", "/org/freedesktop/login1",
+		"org.freedesktop.login1.Manager", "Reboot", "b", "false"); err != nil {
+		t.Logf("logind Reboot: %v (%s)", err, out)
+	}
+	if err := m.WaitBoot(ctx, 3); err != nil {
+		t.Fatalf("reboot through logind: %v\nconsole:\n%s", err, m.ConsoleTail(60))
+	}
+	boot3, err := m.BootID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if boot3 == boot2 || boot3 == boot1 {
+		t.Errorf("boot id after logind reboot = %q, earlier %q and %q: want a new one", boot3, boot1, boot2)
+	}
+	if got := state(ctx, t, m, "is-active"); got != "active" {
+		t.Errorf("after logind reboot: stoker-hello.service is %q, want active", got)
+	}
 }
 
 // TestPoweroffEndsMachine checks that a poweroff inside ends the machine
