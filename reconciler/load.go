@@ -26,8 +26,9 @@ type Source[T any] struct {
 	// File is the slash-separated path relative to the loaded directory;
 	// empty for built-in objects.
 	File string
-	// Doc is the YAML document's index in the file (0-based); Item is the
-	// index inside a kind: List, or -1.
+	// Doc is the index of the object's YAML document among the file's
+	// non-empty documents (0-based); Item is the index inside a kind: List,
+	// or -1.
 	Doc, Item int
 	Object    T
 }
@@ -240,7 +241,8 @@ func splitDocuments(data []byte) []document {
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
 func (l *loader) loadFile(file string, data []byte) {
-	for i, doc := range splitDocuments(data) {
+	n := 0
+	for _, doc := range splitDocuments(data) {
 		if len(bytes.TrimSpace(doc.data)) == 0 {
 			continue
 		}
@@ -254,7 +256,11 @@ func (l *loader) loadFile(file string, data []byte) {
 			l.add(api.Problem{File: file, Message: "invalid YAML: " + msg, Severity: api.SeverityError})
 			continue
 		}
-		l.loadObject(file, i, -1, "", js)
+		if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+			continue
+		}
+		l.loadObject(file, n, -1, "", js)
+		n++
 	}
 }
 
