@@ -121,6 +121,11 @@ printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=8M\n' > "$root/etc/systemd/jo
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 
 unmount_under "$root"
+# A final directory without systemd in it is not a cache entry: replace it.
+if [[ -e $final ]]; then
+  unmount_under "$final"
+  rm -rf --one-file-system "$final"
+fi
 mv "$tmp" "$final"
 trap - EXIT
 echo "nspawn-rootfs: built $final/rootfs in $(( $(date +%s) - start ))s" >&2

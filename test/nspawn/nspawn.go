@@ -412,8 +412,10 @@ func (m *Machine) bootOnce(boot int) (int, error) {
 	fmt.Fprintf(console, "=== stoker: boot %d of %s ===\n", boot, m.name)
 	cmd := exec.Command("systemd-nspawn", m.args()...)
 	cmd.Stdout, cmd.Stderr = console, console
-	// Its own process group, so a test's Ctrl-C reaches it only through Stop.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so a terminal's Ctrl-C reaches it only through
+	// Stop; and a clean shutdown if the test binary dies without Stop (a
+	// go test timeout), instead of a container left running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	m.mu.Lock()
 	if m.stopping {
 		m.mu.Unlock()
@@ -647,6 +649,33 @@ func (m *Machine) Run(ctx context.Context, args ...string) (string, error) {
 		return out.String(), fmt.Errorf("run %q in %s: %w: %s", args, m.name, err, bytes.TrimSpace(out.Bytes()))
 	}
 	return out.String(), nil
+}
+
+// WriteFile writes data to path inside the machine (from the host, so it
+// works between boots too), creating parent directories.
+func (m *Machine) WriteFile(path string, data []byte, perm os.FileMode) error {
+	p := m.Path(path)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("create parent of %s in %s: %w", path, m.name, err)
+	}
+	if err := os.WriteFile(p, data, perm); err != nil {
+		return fmt.Errorf("write %s in %s: %w", path, m.name, err)
+	}
+	return nil
+}
+
+// Journal returns the journal of unit in the current boot (all of it when
+// unit is empty), for failure messages. Errors end up in the text.
+func (m *Machine) Journal(ctx context.Context, unit string) string {
+	args := []string{"journalctl", "--no-pager", "-o", "short-precise", "-b"}
+	if unit != "" {
+		args = append(args, "-u", unit)
+	}
+	out, err := m.Run(ctx, args...)
+	if err != nil {
+		return out + "\n(" + err.Error() + ")"
+	}
+	return out
 }
 
 // BootID returns the machine's current boot ID, which systemd-nspawn makes

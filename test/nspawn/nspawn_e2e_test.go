@@ -40,14 +40,13 @@ func TestRebootKeepsEnabledUnit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	unit := m.Path("/etc/systemd/system/stoker-hello.service")
-	if err := os.WriteFile(unit, []byte(helloUnit), 0o644); err != nil {
+	if err := m.WriteFile("/etc/systemd/system/stoker-hello.service", []byte(helloUnit), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	mustRun(ctx, t, m, "systemctl", "daemon-reload")
 	mustRun(ctx, t, m, "systemctl", "enable", "--now", "stoker-hello.service")
 	if got := state(ctx, t, m, "is-active"); got != "active" {
-		t.Fatalf("after enable --now: stoker-hello.service is %q, want active", got)
+		t.Fatalf("after enable --now: stoker-hello.service is %q, want active\n%s", got, m.Journal(ctx, "stoker-hello.service"))
 	}
 	boot1, err := m.BootID(ctx)
 	if err != nil {
