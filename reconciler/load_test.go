@@ -76,7 +76,7 @@ func TestLoad(t *testing.T) {
 			}},
 		{name: "unknown keys are warnings with field path",
 			files: map[string]string{"a.yaml": mc("50-a", "worker", "  config:\n    ignition: {version: 3.2.0}\n    stroage: {}\n    systemd:\n      units:\n      - {name: a.service, masked: true}\n  bogus: 1\n") + "\nstatus: {whatever: 1}\n"},
-			want: []string{"a.yaml: spec.bogus: warning: unknown field", "a.yaml: spec.config.stroage: warning: unused key", "a.yaml: spec.config.systemd.units[0].masked: warning: unused key"}},
+			want:  []string{"a.yaml: spec.bogus: warning: unknown field", "a.yaml: spec.config.stroage: warning: unused key", "a.yaml: spec.config.systemd.units[0].masked: warning: unused key"}},
 		{name: "unknown keys in 2.2 are warnings",
 			files: map[string]string{"a.yaml": mc("50-a", "worker", "  config:\n    ignition: {version: 2.2.0}\n    storage: {filez: []}\n")},
 			want:  []string{"a.yaml: spec.config.storage.filez: warning: unused key"}},
