@@ -92,6 +92,7 @@ cleanup() {
   rm -rf --one-file-system "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 root=$tmp/rootfs
 
 start=$(date +%s)
