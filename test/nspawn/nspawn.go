@@ -94,7 +94,6 @@ type Machine struct {
 	stopping bool
 	ended    bool
 	err      error // why the machine ended, nil for poweroff or Stop
-	state    string
 	done     chan struct{}
 }
 
@@ -443,7 +442,7 @@ func (m *Machine) bootOnce(boot int) (int, error) {
 		return 0, fmt.Errorf("boot %d: %w", boot, up.err)
 	}
 	m.mu.Lock()
-	m.boots, m.leader, m.state = boot, up.leader, up.state
+	m.boots, m.leader = boot, up.leader
 	m.notifyLocked()
 	m.mu.Unlock()
 	m.logf("machine %s: boot %d up (%s) in %s", m.name, boot, up.state, time.Since(start).Round(time.Millisecond))
