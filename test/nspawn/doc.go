@@ -15,5 +15,16 @@
 // message unless STOKER_REQUIRE_NSPAWN is set, in which case they fail: CI
 // sets it.
 //
+// A typical end-to-end test runs the agent as a unit, so it survives the
+// reboots it asks for:
+//
+//	m := nspawn.Boot(t, nspawn.Options{
+//		Binds: []nspawn.Bind{{Source: binDir, Target: "/opt/stoker/bin", ReadOnly: true}},
+//	})
+//	_ = m.WriteFile("/etc/systemd/system/stoker-agent.service", unit, 0o644)
+//	_, _ = m.Run(ctx, "systemctl", "enable", "--now", "stoker-agent.service")
+//	// ... push a reboot-requiring change ...
+//	err := m.WaitBoot(ctx, 2)
+//
 // It is test infrastructure: it imports none of Stoker's packages.
 package nspawn
