@@ -1,0 +1,59 @@
+package main
+
+import (
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"stoker.dev/stoker/reconciler"
+)
+
+func init() { subcommands = append(subcommands, newHubCmd) }
+
+func newHubCmd() *cobra.Command {
+	var o reconciler.HubOptions
+	var logLevel string
+	var kube kubeFlags
+	cmd := &cobra.Command{
+		Use:   "hub --repo URL",
+		Short: "Render the config repo into stoker/status and drive rollouts pool by pool",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			o.Log = log.WithField("component", "hub")
+			if err := kube.wireHub(cmd.Context(), &o, log); err != nil {
+				return err
+			}
+			return reconciler.RunHub(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.RepoURL, "repo", "", "config repository URL (required)")
+	f.StringVar(&o.Branch, "branch", "main", "default branch: pool definitions and MachineConfigs come from it")
+	f.StringVar(&o.Path, "path", ".", "directory inside the repository that holds the manifests")
+	f.StringVar(&o.StatusRepoURL, "status-repo", "", "repository for stoker/status and stoker/fleet (default: --repo)")
+	f.StringVar(&o.ReportsRepoURL, "reports-repo", "", "repository of the stoker/reports/<node> branches (default: --repo)")
+	f.DurationVar(&o.Interval, "interval", o.Interval, "poll interval (a verified push webhook reconciles at once)")
+	f.StringVar(&o.Listen, "listen", "", "HTTP address for /healthz, /metrics and /hooks/git (e.g. :8080 or 127.0.0.1:0)")
+	f.StringVar(&o.WorkDir, "work-dir", "", "persistent Git cache directory (default: a temporary directory)")
+	f.StringVar(&o.WebhookSecretFile, "webhook-secret-file", "", "file holding the push webhook's shared secret")
+	f.BoolVar(&o.Strict, "strict", false, "treat validation warnings as errors")
+	f.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
+	o.Auth.BindFlags(f)
+	kube.bind(f)
+	_ = cmd.MarkFlagRequired("repo")
+	return cmd
+}
+
+func newLogger(level string) (*logrus.Logger, error) {
+	l := logrus.New()
+	lv, err := logrus.ParseLevel(level)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	l.SetLevel(lv)
+	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	return l, nil
+}

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"stoker.dev/stoker/reconciler"
+)
+
+func init() { subcommands = append(subcommands, newStatusCmd) }
+
+func newStatusCmd() *cobra.Command {
+	var o reconciler.StatusOptions
+	cmd := &cobra.Command{
+		Use:   "status --repo URL",
+		Short: "Show pools and nodes from stoker/fleet, like `oc get mcp` and `oc get nodes`",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Out = cmd.OutOrStdout()
+			return reconciler.RunStatus(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.RepoURL, "repo", "", "repository holding stoker/fleet (the hub's --status-repo)")
+	f.StringVarP(&o.Output, "output", "o", "table", "output format: table, json or yaml")
+	f.BoolVarP(&o.Watch, "watch", "w", false, "keep printing as the fleet changes")
+	f.DurationVar(&o.Interval, "interval", 0, "poll interval with --watch (default 5s)")
+	f.StringVar(&o.WorkDir, "work-dir", "", "Git cache directory (default: a temporary directory)")
+	o.Auth.BindFlags(f)
+	_ = cmd.MarkFlagRequired("repo")
+	return cmd
+}
