@@ -89,14 +89,16 @@ func SelectMachineConfigs(pool api.MachineConfigPool, mcs []Source[MachineConfig
 // daemon splits them) and extensions concatenated; osImageURL the last
 // non-empty. The result has no name; see Name.
 func Merge(mcs []MachineConfig) (*api.Rendered, error) {
-	out := emptyIgnition()
+	var cfgs []ign3types.Config
+	for _, mc := range mcs {
+		if mc.Ignition.Ignition.Version != "" {
+			cfgs = append(cfgs, mc.Ignition)
+		}
+	}
+	out := mergeTree(emptyIgnition(), cfgs)
 	r := &api.Rendered{KernelType: api.KernelTypeDefault}
 	var kargs []string
 	for _, mc := range mcs {
-		if mc.Ignition.Ignition.Version != "" {
-			merged, _ := merge.MergeStructTranscribe(out, mc.Ignition)
-			out = merged.(ign3types.Config)
-		}
 		s := mc.Spec
 		r.FIPS = r.FIPS || s.FIPS
 		if s.KernelType != "" && s.KernelType != api.KernelTypeDefault {
@@ -116,6 +118,38 @@ func Merge(mcs []MachineConfig) (*api.Rendered, error) {
 	out.Ignition.Version = api.IgnitionVersion
 	r.Config = withOverwriteDefault(out)
 	return r, nil
+}
+
+// mergeTree folds cfgs into base left to right with Ignition's merge, as
+// MCO does, but pairs them up as a balanced tree: Ignition's merge is
+// associative (keys keep their first-appearance order, later values win
+// field by field, an entry moving to another list drops out the same way),
+// so the result is the same while each entry is merged O(log n) times
+// instead of once per later config. TestMergeTreeMatchesSequential holds
+// this to the sequential fold.
+func mergeTree(base ign3types.Config, cfgs []ign3types.Config) ign3types.Config {
+	switch len(cfgs) {
+	case 0:
+		return base
+	case 1:
+		return ignMerge(base, cfgs[0])
+	}
+	for len(cfgs) > 1 {
+		next := make([]ign3types.Config, 0, (len(cfgs)+1)/2)
+		for i := 0; i+1 < len(cfgs); i += 2 {
+			next = append(next, ignMerge(cfgs[i], cfgs[i+1]))
+		}
+		if len(cfgs)%2 == 1 {
+			next = append(next, cfgs[len(cfgs)-1])
+		}
+		cfgs = next
+	}
+	return ignMerge(base, cfgs[0])
+}
+
+func ignMerge(parent, child ign3types.Config) ign3types.Config {
+	merged, _ := merge.MergeStructTranscribe(parent, child)
+	return merged.(ign3types.Config)
 }
 
 // Name returns rendered-<pool>-<hash>, the hash over the canonical JSON of

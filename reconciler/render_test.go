@@ -3,6 +3,7 @@ package reconciler
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 
 	"stoker.dev/stoker/api"
 )
@@ -273,4 +276,42 @@ func keys(m map[string]string) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// TestMergeTreeMatchesSequential holds the balanced merge to MCO's
+// left-to-right fold on the corpus and the merge-rule cases.
+func TestMergeTreeMatchesSequential(t *testing.T) {
+	var cfgs []MachineConfig
+	for name, data := range corpusFiles(t, "valid") {
+		repo, _ := LoadBytes(name, data, LoadOptions{})
+		for _, mc := range repo.MachineConfigs {
+			cfgs = append(cfgs, mc.Object)
+		}
+	}
+	sort.Slice(cfgs, func(i, j int) bool { return cfgs[i].Name < cfgs[j].Name })
+	// Same paths and units in several configs, moved between lists.
+	extra, _ := load(t, map[string]string{
+		"a.yaml": filesMC("a", "worker", file("/etc/x", "1", "        mode: 0600\n"), file("/etc/y", "1", "")),
+		"b.yaml": mc("b", "worker", "  config:\n    ignition: {version: 3.2.0}\n    storage:\n      links: [{path: /etc/x, target: /etc/y}]\n"),
+		"c.yaml": filesMC("c", "worker", file("/etc/y", "2", ""), file("/etc/x", "3", "")),
+	}, LoadOptions{})
+	for _, mc := range extra.MachineConfigs {
+		cfgs = append(cfgs, mc.Object)
+	}
+	for n := 0; n <= len(cfgs); n++ {
+		seq := emptyIgnition()
+		var list []ign3types.Config
+		for _, mc := range cfgs[:n] {
+			if mc.Ignition.Ignition.Version != "" {
+				seq = ignMerge(seq, mc.Ignition)
+				list = append(list, mc.Ignition)
+			}
+		}
+		tree := mergeTree(emptyIgnition(), list)
+		a, _ := json.Marshal(seq)
+		b, _ := json.Marshal(tree)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("first %d configs: tree merge differs:\n%s\n%s", n, a, b)
+		}
+	}
 }
