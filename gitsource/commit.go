@@ -99,12 +99,12 @@ func (g *GoGit) push(ctx context.Context, branch string, parent, newHash plumbin
 	// advertisement, our orphan is not a fast-forward and go-git refuses.
 	pctx, cancel := g.netCtx(ctx)
 	err := g.repo.PushContext(pctx, opts)
+	if err != nil && pctx.Err() != nil && !errors.Is(err, pctx.Err()) {
+		err = fmt.Errorf("%w: %w", pctx.Err(), err)
+	}
 	cancel()
 	if err == nil {
 		return nil
-	}
-	if pctx.Err() != nil && !errors.Is(err, pctx.Err()) {
-		err = fmt.Errorf("%w: %w", pctx.Err(), err)
 	}
 	err = g.red.err(fmt.Errorf("push %s to %s branch %s: %w", newHash, g.redacted, branch, err))
 	if IsRetryable(err) || isTransportFailure(err) {

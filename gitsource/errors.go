@@ -15,9 +15,13 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// userinfoRE finds "scheme://userinfo@" anywhere in a string, e.g. inside a
-// go-git error message.
-var userinfoRE = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@`)
+// httpUserinfoRE finds "http(s)://userinfo@" and passwordRE
+// "scheme://user:password@" anywhere in a string, e.g. inside a go-git
+// error message.
+var (
+	httpUserinfoRE = regexp.MustCompile(`(?i)(https?://)[^/@\s]*@`)
+	passwordRE     = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*):[^/@\s]*@`)
+)
 
 // Redact returns rawURL safe for logs and errors: HTTP(S) URLs lose their
 // whole userinfo (a token often sits in the user name), other URLs lose the
@@ -30,7 +34,7 @@ func Redact(rawURL string) string {
 		if at := strings.LastIndex(rawURL, "@"); at >= 0 && strings.Contains(rawURL[:at], ":") {
 			return "redacted@" + rawURL[at+1:]
 		}
-		return userinfoRE.ReplaceAllString(rawURL, "${1}redacted@")
+		return scrubURLs(rawURL)
 	}
 	if u.User != nil {
 		switch u.Scheme {
@@ -61,7 +65,12 @@ func newRedactor(secrets ...string) redactor {
 }
 
 func (r redactor) string(s string) string {
-	return userinfoRE.ReplaceAllString(r.r.Replace(s), "${1}redacted@")
+	return scrubURLs(r.r.Replace(s))
+}
+
+func scrubURLs(s string) string {
+	s = httpUserinfoRE.ReplaceAllString(s, "${1}redacted@")
+	return passwordRE.ReplaceAllString(s, "${1}@")
 }
 
 // err wraps err so that its message carries no secret.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -62,8 +63,11 @@ type GoGit struct {
 	sig      Signature
 	log      logrus.FieldLogger
 
-	mu   *sync.Mutex // guards repo and the cache directory
+	mu   *sync.Mutex // guards repo, suspect and the cache directory
 	repo *git.Repository
+	// suspect is set when a read found the cache damaged; the next fetch
+	// validates it fully and re-clones if needed.
+	suspect bool
 }
 
 var _ Repo = (*GoGit)(nil)
@@ -218,11 +222,54 @@ func (g *GoGit) validate(repo *git.Repository) error {
 		if ref.Type() != plumbing.HashReference {
 			return nil
 		}
-		if err := checkCommit(repo, ref.Hash()); err != nil {
+		if err := checkTree(repo, ref.Hash()); err != nil {
 			return fmt.Errorf("cache ref %s: %w", ref.Name(), err)
 		}
 		return nil
 	})
+}
+
+// checkTree fails unless commit, all its trees, and all its blobs are in
+// the object store.
+func checkTree(repo *git.Repository, h plumbing.Hash) error {
+	c, err := repo.CommitObject(h)
+	if err != nil {
+		return fmt.Errorf("read commit %s: %w", h, err)
+	}
+	t, err := c.Tree()
+	if err != nil {
+		return fmt.Errorf("read tree of commit %s: %w", h, err)
+	}
+	w := object.NewTreeWalker(t, true, nil)
+	defer w.Close()
+	for {
+		name, e, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("walk tree of commit %s: %w", h, err)
+		}
+		if e.Mode.IsFile() {
+			if err := repo.Storer.HasEncodedObject(e.Hash); err != nil {
+				return fmt.Errorf("commit %s file %s: blob %s: %w", h, name, e.Hash, err)
+			}
+		}
+	}
+}
+
+// refreshLocked re-opens the cache with an empty object cache, so damage
+// done on disk is seen, and validates it fully when a read found it
+// suspect. Callers hold g.mu.
+func (g *GoGit) refreshLocked() error {
+	if g.repo != nil && !g.suspect {
+		if repo, err := git.PlainOpen(g.dir); err == nil {
+			g.repo = repo
+			return nil
+		}
+	}
+	g.suspect = false
+	return g.openCache()
 }
 
 // checkCommit fails unless commit and its root tree are readable.
@@ -330,8 +377,8 @@ func isTransportFailure(err error) bool {
 // fetchLocked fetches the branches of remote (name → commit, from ls) that
 // the cache lacks. Callers hold g.mu.
 func (g *GoGit) fetchLocked(ctx context.Context, remote map[string]string, branches []string) (map[string]string, error) {
-	if g.repo == nil {
-		if err := g.openCache(); err != nil {
+	{
+		if err := g.refreshLocked(); err != nil {
 			return nil, g.red.err(fmt.Errorf("fetch %s: %w", g.redacted, err))
 		}
 	}
@@ -428,6 +475,7 @@ func (g *GoGit) Tree(ctx context.Context, commit string) (fs.FS, error) {
 		return nil, fmt.Errorf("read tree of %s: commit not in cache (fetch it first): %w", commit, ErrRefNotFound)
 	}
 	if err != nil {
+		g.suspect = true
 		return nil, fmt.Errorf("read tree of %s: %w", commit, err)
 	}
 	return &treeFS{g: g, root: c.TreeHash}, nil

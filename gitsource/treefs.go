@@ -42,6 +42,7 @@ func (t *treeFS) lookup(op, name string) (object.TreeEntry, error) {
 	}
 	tree, err := object.GetTree(t.g.repo.Storer, t.root)
 	if err != nil {
+		t.g.suspect = true
 		return object.TreeEntry{}, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("read tree %s: %w", t.root, err)}
 	}
 	e, err := tree.FindEntry(name)
@@ -49,6 +50,7 @@ func (t *treeFS) lookup(op, name string) (object.TreeEntry, error) {
 		if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
 			return object.TreeEntry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 		}
+		t.g.suspect = true
 		return object.TreeEntry{}, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	if e.Mode == filemode.Submodule {
@@ -120,6 +122,7 @@ func (t *treeFS) infoLocked(name string, e object.TreeEntry) (fs.FileInfo, error
 	}
 	obj, err := t.g.repo.Storer.EncodedObject(plumbing.BlobObject, e.Hash)
 	if err != nil {
+		t.g.suspect = true
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: fmt.Errorf("read blob %s: %w", e.Hash, err)}
 	}
 	return fileInfo{name: path.Base(name), mode: goMode(e.Mode), size: obj.Size()}, nil
@@ -128,15 +131,18 @@ func (t *treeFS) infoLocked(name string, e object.TreeEntry) (fs.FileInfo, error
 func (t *treeFS) readBlobLocked(name string, h plumbing.Hash) ([]byte, error) {
 	obj, err := t.g.repo.Storer.EncodedObject(plumbing.BlobObject, h)
 	if err != nil {
+		t.g.suspect = true
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("read blob %s: %w", h, err)}
 	}
 	r, err := obj.Reader()
 	if err != nil {
+		t.g.suspect = true
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("read blob %s: %w", h, err)}
 	}
 	defer r.Close()
 	data, err := io.ReadAll(r)
 	if err != nil {
+		t.g.suspect = true
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("read blob %s: %w", h, err)}
 	}
 	return data, nil
@@ -145,6 +151,7 @@ func (t *treeFS) readBlobLocked(name string, h plumbing.Hash) ([]byte, error) {
 func (t *treeFS) readDirLocked(name string, h plumbing.Hash) ([]fs.DirEntry, error) {
 	tree, err := object.GetTree(t.g.repo.Storer, h)
 	if err != nil {
+		t.g.suspect = true
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fmt.Errorf("read tree %s: %w", h, err)}
 	}
 	out := make([]fs.DirEntry, 0, len(tree.Entries))
