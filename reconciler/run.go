@@ -108,7 +108,7 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		default:
 		}
 	}
-	var healthy healthState
+	healthy := newHealthState()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -119,7 +119,8 @@ func RunHub(ctx context.Context, o HubOptions) error {
 			return fmt.Errorf("hub: listen %s: %w", o.Listen, err)
 		}
 		mux := http.NewServeMux()
-		mux.HandleFunc("/healthz", healthy.handler(3*o.Interval+time.Minute))
+		mux.HandleFunc("/healthz", healthy.healthz(3*o.Interval+5*time.Minute))
+		mux.HandleFunc("/readyz", healthy.readyz)
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.Handle("/hooks/git", webhookHandler(func() []byte { return readSecretFile(o.WebhookSecretFile) }, poke))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -182,12 +183,15 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	return err
 }
 
-// healthState backs /healthz: healthy once a reconcile succeeded recently.
+// healthState backs /healthz and /readyz.
 type healthState struct {
 	mu      sync.Mutex
+	started time.Time
 	lastOK  time.Time
 	lastErr error
 }
+
+func newHealthState() *healthState { return &healthState{started: time.Now()} }
 
 func (h *healthState) record(err error) {
 	h.mu.Lock()
@@ -198,18 +202,38 @@ func (h *healthState) record(err error) {
 	}
 }
 
-func (h *healthState) handler(maxAge time.Duration) http.HandlerFunc {
+// healthz (liveness) fails once no reconcile has succeeded for maxAge,
+// counting from start, so a hub stuck on Git gets restarted.
+func (h *healthState) healthz(maxAge time.Duration) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
-		ok, last, lastErr := !h.lastOK.IsZero() && time.Since(h.lastOK) < maxAge, h.lastOK, h.lastErr
+		since := h.started
+		if h.lastOK.After(since) {
+			since = h.lastOK
+		}
+		lastErr := h.lastErr
 		h.mu.Unlock()
-		if !ok && !last.IsZero() || lastErr != nil && last.IsZero() {
+		if time.Since(since) > maxAge {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "unhealthy: last successful reconcile %s; last error: %v\n", last.Format(time.RFC3339), lastErr)
+			fmt.Fprintf(w, "unhealthy: no successful reconcile since %s; last error: %v\n", since.Format(time.RFC3339), lastErr)
 			return
 		}
 		fmt.Fprintln(w, "ok")
 	}
+}
+
+// readyz (readiness) succeeds once a reconcile has succeeded and the last
+// one did.
+func (h *healthState) readyz(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	ok, lastErr := !h.lastOK.IsZero() && h.lastErr == nil, h.lastErr
+	h.mu.Unlock()
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not ready: last error: %v\n", lastErr)
+		return
+	}
+	fmt.Fprintln(w, "ok")
 }
 
 func readSecretFile(path string) []byte {
