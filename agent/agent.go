@@ -1,0 +1,529 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"sigs.k8s.io/yaml"
+
+	"stoker.dev/stoker/api"
+	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/nodeops"
+)
+
+// Options configure the agent. main binds flags into it; tests inject the
+// host seams (Systemd, OS, Rebooter, Drainer) and Git repos directly.
+type Options struct {
+	// RepoURL is the config repository; StatusRepoURL (stoker/status) and
+	// ReportsRepoURL (stoker/reports/<node>) default to it.
+	RepoURL        string
+	StatusRepoURL  string
+	ReportsRepoURL string
+	Auth           gitsource.AuthOptions
+	// Node is this node's name.
+	Node string
+	// Root is the host's root ("/"); StateDir holds the agent's state;
+	// WorkDir the Git cache (default <StateDir>/git).
+	Root     string
+	StateDir string
+	WorkDir  string
+	// Labels are reported for pool membership on hosts without Kubernetes.
+	Labels map[string]string
+	// Interval between status ref checks; Heartbeat between unchanged
+	// reports.
+	Interval  time.Duration
+	Heartbeat time.Duration
+	// CoreUser owns the ssh keys (default core).
+	CoreUser string
+	// AutoRollback rolls back to the last good config when validation
+	// after a reboot fails (MCO leaves the node Degraded instead).
+	AutoRollback bool
+	// RetryFailed is how long a config whose update failed is left alone
+	// before it is tried again (default 10 × Interval).
+	RetryFailed time.Duration
+
+	// Drain (none, exec:CMD), Reboot (systemd, exec:CMD, simulate) and
+	// OSBackend (auto, rpm-ostree, bootc, grubby, none) name the
+	// implementations built when the matching field below is nil.
+	Drain     string
+	Reboot    string
+	OSBackend string
+	Drainer   nodeops.Drainer
+	Rebooter  nodeops.Rebooter
+	Systemd   nodeops.Systemd
+	OS        nodeops.OSBackend
+	// Annotator, when set (Kubernetes mode), mirrors state onto the Node.
+	Annotator nodeops.NodeAnnotator
+	// Status and Reports replace the repositories opened from the URLs.
+	Status  gitsource.Repo
+	Reports gitsource.Repo
+
+	// Once makes Run return when the node is idle (converged, refused or
+	// failed) or a reboot was requested, after flushing the report.
+	Once bool
+	// Version is reported as agentVersion.
+	Version string
+	// ReportBackoff is the first retry delay of a failed report push.
+	ReportBackoff time.Duration
+	// Now replaces time.Now.
+	Now func() time.Time
+	// CrashAt is called at every step boundary with the point's name (see
+	// CrashPoints); tests panic there to simulate a crash.
+	CrashAt func(point string)
+	Log     logrus.FieldLogger
+}
+
+// Crash points, in the order an update reaches them. Each is a boundary
+// between two durable effects; the crash matrix test kills the agent at
+// every one of them.
+var CrashPoints = []string{
+	"start", "recovered", "fetched", "desired-read",
+	"config-kept", "planned",
+	"drain-before", "drain-after", "drained",
+	"apply-before", "apply-after", "applied",
+	"actions-before", "actions-after",
+	"reboot-before", "reboot-after",
+	"boot-detected", "validated", "committing", "commit-after", "current-saved",
+	"uncordon-before", "uncordon-after", "idle",
+}
+
+// ErrLocked is returned when another agent holds the state dir.
+var ErrLocked = errors.New("state dir is in use by another agent")
+
+type desired struct {
+	head     string
+	none     bool // no nodes/<me>.yaml (or no status branch) yet
+	target   api.NodeTarget
+	pool     *api.PoolTarget
+	rendered *api.Rendered
+	raw      []byte
+	err      error // refusal reason: the node must not apply this
+}
+
+func (d *desired) name() string {
+	if d == nil || d.none {
+		return ""
+	}
+	return d.target.DesiredConfig
+}
+
+type agent struct {
+	o         Options
+	log       logrus.FieldLogger
+	applier   *nodeops.Applier
+	status    gitsource.Repo
+	reporter  *Reporter
+	st        State
+	want      *desired
+	recovered bool
+	rebooted  bool // a reboot was requested in this process
+}
+
+// Run runs the agent until ctx ends (or, with Once, until it is idle).
+func Run(ctx context.Context, o Options) error {
+	a, err := newAgent(ctx, &o)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockDir(o.StateDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return a.run(ctx)
+}
+
+func newAgent(ctx context.Context, o *Options) (*agent, error) {
+	if o.Node == "" {
+		return nil, errors.New("agent: node name is required")
+	}
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if o.StateDir == "" {
+		o.StateDir = nodeops.DefaultStateDir
+	}
+	if o.WorkDir == "" {
+		o.WorkDir = filepath.Join(o.StateDir, "git")
+	}
+	if o.Interval <= 0 {
+		o.Interval = 15 * time.Second
+	}
+	if o.RetryFailed <= 0 {
+		o.RetryFailed = 10 * o.Interval
+	}
+	if o.CoreUser == "" {
+		o.CoreUser = api.DefaultCoreUser
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		l := logrus.New()
+		l.SetOutput(discard{})
+		o.Log = l
+	}
+	log := o.Log.WithField("node", o.Node)
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("agent: create state dir %s: %w", o.StateDir, err)
+	}
+	var err error
+	if o.Systemd == nil {
+		if o.Systemd, err = nodeops.NewSystemd(ctx, o.Root); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+	}
+	if o.OS == nil {
+		if o.OS, err = nodeops.NewOSBackend(o.OSBackend, o.Root); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+	}
+	if o.Drainer == nil {
+		if o.Drainer, err = nodeops.NewDrainer(o.Drain); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+	}
+	if o.Rebooter == nil {
+		spec := o.Reboot
+		if spec == "" {
+			spec = "systemd"
+		}
+		if o.Rebooter, err = nodeops.NewRebooter(spec, o.StateDir); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+	}
+	if o.Status == nil || o.Reports == nil {
+		statusURL := firstNonEmpty(o.StatusRepoURL, o.RepoURL)
+		reportsURL := firstNonEmpty(o.ReportsRepoURL, o.RepoURL)
+		if statusURL == "" || reportsURL == "" {
+			return nil, errors.New("agent: --repo is required")
+		}
+		if o.Status == nil {
+			g, err := gitsource.Open(gitsource.Options{URL: statusURL, WorkDir: o.WorkDir, Auth: o.Auth, Logger: log})
+			if err != nil {
+				return nil, fmt.Errorf("agent: %w", err)
+			}
+			o.Status = g
+			if reportsURL == statusURL && o.Reports == nil {
+				o.Reports = g
+			}
+		}
+		if o.Reports == nil {
+			g, err := gitsource.Open(gitsource.Options{URL: reportsURL, WorkDir: o.WorkDir, Auth: o.Auth, Logger: log})
+			if err != nil {
+				return nil, fmt.Errorf("agent: %w", err)
+			}
+			o.Reports = g
+		}
+	}
+	applier, err := nodeops.NewApplier(nodeops.ApplierOptions{Root: o.Root, StateDir: o.StateDir,
+		CoreUser: o.CoreUser, Systemd: o.Systemd, OS: o.OS, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	st, err := LoadState(o.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	rep := NewReporter(ReporterOptions{Repo: o.Reports, Node: o.Node, Heartbeat: o.Heartbeat,
+		Backoff: o.ReportBackoff, Annotator: o.Annotator, Now: o.Now, Log: log})
+	return &agent{o: *o, log: log, applier: applier, status: o.Status, reporter: rep, st: st}, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// lockDir takes an exclusive lock on the state dir for this process.
+func lockDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock state dir %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock state dir %s: %w", dir, ErrLocked)
+	}
+	return func() { f.Close() }, nil
+}
+
+func (a *agent) crash(point string) {
+	if a.o.CrashAt != nil {
+		a.o.CrashAt(point)
+	}
+}
+
+func (a *agent) run(ctx context.Context) error {
+	a.crash("start")
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); a.reporter.Run(rctx) }()
+	defer func() { cancel(); wg.Wait() }()
+	// The drift monitor starts here (it needs a.reporter, a.applier and
+	// the current config): it calls a.reporter.SetDrift with its
+	// findings, which makes the report Degraded and pushes at once.
+	a.report(api.StateWorking, "agent starting")
+	for {
+		idle, err := a.tick(ctx)
+		if err != nil && ctx.Err() == nil {
+			a.log.WithError(err).Warn("agent step failed")
+		}
+		if a.o.Once && (idle || a.rebooted || ctx.Err() != nil) {
+			if a.rebooted {
+				return nil
+			}
+			fctx, fcancel := context.WithTimeout(ctx, time.Minute)
+			ferr := a.reporter.Flush(fctx)
+			fcancel()
+			return errors.Join(err, ferr)
+		}
+		if a.rebooted {
+			// The machine goes down under us; wait for it.
+			<-ctx.Done()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(a.o.Interval):
+		}
+	}
+}
+
+// tick is one pass: recover once, refresh the desired config, then move
+// the state machine as far as it goes without waiting.
+func (a *agent) tick(ctx context.Context) (idle bool, err error) {
+	if !a.recovered {
+		if err := a.recover(ctx); err != nil {
+			a.report(api.StateDegraded, err.Error())
+			return false, err
+		}
+		a.recovered = true
+		a.crash("recovered")
+	}
+	if err := a.refresh(ctx); err != nil {
+		a.log.WithError(err).Warn("read desired config failed")
+		if a.want == nil {
+			if a.st.Stage == StageIdle {
+				return false, err
+			}
+		}
+	}
+	return a.advance(ctx)
+}
+
+// recover makes the persisted stage agree with the applier's journal
+// after a crash or restart.
+func (a *agent) recover(ctx context.Context) error {
+	j, err := a.applier.Recover(ctx)
+	if err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	applied := j != nil && j.State == nodeops.JournalApplied
+	st := a.st
+	switch st.Stage {
+	case StageApplying:
+		if applied {
+			st.Stage = StageApplied // Apply finished; only the note was lost
+		} else {
+			st.Stage = StageDrained // an interrupted apply was rolled back
+		}
+	case StageApplied, StageRebooting:
+		if !applied {
+			a.log.WithField("stage", st.Stage).Warn("no applied journal for the stage; applying again")
+			st.Stage = StageDrained
+		}
+	case StageIdle, StagePlanned, StageDrained:
+		if applied {
+			a.log.WithField("rendered", j.To).Warn("rolling back an applied config no update claims")
+			if err := a.applier.Rollback(ctx); err != nil {
+				return fmt.Errorf("recover: %w", err)
+			}
+		}
+	}
+	if st.Stage != a.st.Stage {
+		a.log.WithFields(logrus.Fields{"from": a.st.Stage, "to": st.Stage}).Info("resuming after restart")
+		return a.save(st)
+	}
+	return nil
+}
+
+func (a *agent) save(st State) error {
+	if err := saveState(a.o.StateDir, st); err != nil {
+		return err
+	}
+	a.st = st
+	return nil
+}
+
+// refresh checks the status ref and reads the node's target when it moved.
+func (a *agent) refresh(ctx context.Context) error {
+	head, err := a.status.Head(ctx, api.StatusBranch)
+	if errors.Is(err, gitsource.ErrRefNotFound) {
+		a.want = &desired{none: true}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check %s: %w", api.StatusBranch, err)
+	}
+	if a.want != nil && a.want.head == head {
+		return nil
+	}
+	if _, err := a.status.Fetch(ctx, api.StatusBranch); err != nil {
+		return fmt.Errorf("fetch %s: %w", api.StatusBranch, err)
+	}
+	a.crash("fetched")
+	tree, err := a.status.Tree(ctx, head)
+	if err != nil {
+		return fmt.Errorf("read %s at %s: %w", api.StatusBranch, short(head), err)
+	}
+	d := readDesired(tree, a.o.Node, a.o.CoreUser)
+	d.head = head
+	a.want = d
+	log := a.log.WithField("commit", short(head))
+	switch {
+	case d.none:
+		log.Info("no target for this node on the status branch yet")
+	case d.err != nil:
+		log.WithError(d.err).WithField("rendered", d.name()).Warn("refusing desired config")
+	default:
+		log.WithFields(logrus.Fields{"rendered": d.name(), "pool": d.target.Pool}).Info("read desired config")
+	}
+	a.crash("desired-read")
+	return nil
+}
+
+// readDesired reads nodes/<node>.yaml, its pool and rendered config from
+// a status tree. Problems with them land in err: the node refuses them.
+func readDesired(tree fs.FS, node, coreUser string) *desired {
+	d := &desired{}
+	data, err := fs.ReadFile(tree, api.NodeFile(node))
+	if errors.Is(err, fs.ErrNotExist) {
+		d.none = true
+		return d
+	}
+	if err != nil {
+		d.err = fmt.Errorf("read %s: %w", api.NodeFile(node), err)
+		return d
+	}
+	if err := yaml.Unmarshal(data, &d.target); err != nil {
+		d.err = fmt.Errorf("parse %s: %w", api.NodeFile(node), err)
+		return d
+	}
+	if d.target.DesiredConfig == "" {
+		d.none = true
+		return d
+	}
+	if d.target.Pool != "" {
+		data, err := fs.ReadFile(tree, api.PoolFile(d.target.Pool))
+		if err != nil {
+			d.err = fmt.Errorf("read %s: %w", api.PoolFile(d.target.Pool), err)
+			return d
+		}
+		var p api.PoolTarget
+		if err := yaml.Unmarshal(data, &p); err != nil {
+			d.err = fmt.Errorf("parse %s: %w", api.PoolFile(d.target.Pool), err)
+			return d
+		}
+		d.pool = &p
+	}
+	name := d.target.DesiredConfig
+	if strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
+		d.err = fmt.Errorf("%s: desiredConfig %q is not a rendered config name", api.NodeFile(node), name)
+		return d
+	}
+	raw, err := fs.ReadFile(tree, api.RenderedFile(name))
+	if err != nil {
+		d.err = fmt.Errorf("read %s: %w", api.RenderedFile(name), err)
+		return d
+	}
+	r, err := api.ParseRendered(raw)
+	if err != nil {
+		d.err = fmt.Errorf("%s: %w", api.RenderedFile(name), err)
+		return d
+	}
+	if r.Name != name {
+		d.err = fmt.Errorf("%s: metadata.name is %q, want %q", api.RenderedFile(name), r.Name, name)
+		return d
+	}
+	opts := api.DefaultValidationOptions()
+	opts.CoreUser = coreUser
+	if errs := api.ValidateRendered(r, opts).Errors(); len(errs) > 0 {
+		d.err = fmt.Errorf("%s fails validation: %w", api.RenderedFile(name), errs.Err())
+		return d
+	}
+	d.rendered, d.raw = r, raw
+	return d
+}
+
+func (a *agent) policy() *api.NodeDisruptionPolicy {
+	if a.want == nil || a.want.pool == nil {
+		return nil
+	}
+	return a.want.pool.Disruption
+}
+
+// report sets the wanted report from the persisted state.
+func (a *agent) report(state api.NodeState, reason string) {
+	st := a.st
+	desiredName := st.Pending
+	if a.want != nil && !a.want.none && a.want.name() != "" {
+		desiredName = a.want.name()
+	} else if desiredName == "" {
+		desiredName = st.Current
+	}
+	boot, _ := nodeops.BootID(a.o.Root, a.o.StateDir)
+	a.reporter.Update(func(r *api.Report) {
+		r.State = state
+		r.Reason = reason
+		r.CurrentConfig = st.Current
+		r.DesiredConfig = desiredName
+		r.Plan = st.Plan
+		r.Labels = a.o.Labels
+		r.BootID = boot
+		r.AgentVersion = a.o.Version
+		applyDrift(r)
+	})
+}
+
+// applyDrift makes a report with drift findings Degraded: a node that
+// finished its update but drifted is not Done.
+func applyDrift(r *api.Report) {
+	if len(r.Drift) > 0 && r.State == api.StateDone {
+		r.State = api.StateDegraded
+		r.Reason = fmt.Sprintf("%d drift finding(s) against %s", len(r.Drift), r.CurrentConfig)
+	}
+}
+
+// SetDrift records the drift monitor's findings in the report (nil clears
+// them) and pushes at once.
+func (r *Reporter) SetDrift(findings []api.DriftFinding) {
+	r.Update(func(rep *api.Report) {
+		hadDrift := len(rep.Drift) > 0
+		rep.Drift = findings
+		if hadDrift && len(findings) == 0 && rep.State == api.StateDegraded {
+			rep.State, rep.Reason = api.StateDone, ""
+		}
+		applyDrift(rep)
+	})
+	r.Kick()
+}

@@ -1,0 +1,273 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"sigs.k8s.io/yaml"
+
+	"stoker.dev/stoker/api"
+	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/nodeops"
+)
+
+// Reporter publishes the node's report.yaml on its own branch. Callers
+// (the update loop, and the drift monitor) change the wanted report with
+// Update and never wait for Git: a goroutine (Run) commits the latest
+// wanted report when it differs from the last one pushed, or when the
+// heartbeat is due, retrying with backoff; a compare-and-swap conflict
+// re-reads the branch head.
+type Reporter struct {
+	repo      gitsource.Repo
+	node      string
+	branch    string
+	heartbeat time.Duration
+	backoff   time.Duration
+	annotator nodeops.NodeAnnotator
+	now       func() time.Time
+	log       logrus.FieldLogger
+
+	mu     sync.Mutex
+	want   api.Report
+	pushed *api.Report // last report known to be on the branch
+	head   string      // branch head pushed is at; "" unknown or absent
+	loaded bool        // pushed/head were read from the branch
+	kick   chan struct{}
+}
+
+// ReporterOptions configure a Reporter.
+type ReporterOptions struct {
+	Repo gitsource.Repo
+	Node string
+	// Heartbeat rewrites an unchanged report this often; 0 means 10m.
+	Heartbeat time.Duration
+	// Backoff is the first retry delay after a failed push (doubling up
+	// to a minute); 0 means 1s.
+	Backoff time.Duration
+	// Annotator, when set, mirrors state changes onto the Kubernetes Node.
+	Annotator nodeops.NodeAnnotator
+	Now       func() time.Time
+	Log       logrus.FieldLogger
+}
+
+// NewReporter returns a Reporter; call Run to start pushing.
+func NewReporter(o ReporterOptions) *Reporter {
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 10 * time.Minute
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Reporter{repo: o.Repo, node: o.Node, branch: api.ReportsBranch(o.Node),
+		heartbeat: o.Heartbeat, backoff: o.Backoff, annotator: o.Annotator, now: o.Now,
+		log: o.Log, want: api.Report{Node: o.Node}, kick: make(chan struct{}, 1)}
+}
+
+// Update changes the wanted report with fn and wakes the pusher when the
+// report changed. Since is maintained here: it moves when State changes.
+// Update never blocks on Git.
+func (r *Reporter) Update(fn func(*api.Report)) {
+	r.mu.Lock()
+	before := r.want.State
+	fn(&r.want)
+	r.want.Node = r.node
+	if r.want.State != before || r.want.Since.IsZero() {
+		r.want.Since = r.now().UTC().Truncate(time.Second)
+	}
+	changed := r.pushed == nil || !sameReport(r.want, *r.pushed)
+	r.mu.Unlock()
+	if changed {
+		r.Kick()
+	}
+}
+
+// Kick asks for an immediate push attempt (e.g. from a drift monitor that
+// found something).
+func (r *Reporter) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Wanted returns a copy of the report the reporter wants on the branch.
+func (r *Reporter) Wanted() api.Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.want
+}
+
+// sameReport compares reports ignoring Heartbeat.
+func sameReport(a, b api.Report) bool {
+	a.Heartbeat, b.Heartbeat = time.Time{}, time.Time{}
+	ja, errA := yaml.Marshal(a)
+	jb, errB := yaml.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
+}
+
+// Run pushes until ctx ends.
+func (r *Reporter) Run(ctx context.Context) {
+	delay := time.Duration(0)
+	for {
+		var wait <-chan time.Time
+		due, err := r.pushOnce(ctx)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			if delay == 0 {
+				delay = r.backoff
+			} else if delay *= 2; delay > time.Minute {
+				delay = time.Minute
+			}
+			r.log.WithError(err).WithField("retry", delay).Warn("push report failed; retrying")
+			wait = time.After(delay)
+		default:
+			delay = 0
+			wait = time.After(due)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+		case <-wait:
+		}
+	}
+}
+
+// Flush pushes the wanted report now if it is not on the branch yet,
+// retrying until it is or ctx ends.
+func (r *Reporter) Flush(ctx context.Context) error {
+	delay := r.backoff
+	for {
+		_, err := r.pushOnce(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("flush report: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		if delay *= 2; delay > time.Minute {
+			delay = time.Minute
+		}
+	}
+}
+
+// pushOnce commits the wanted report if needed and returns how long until
+// the next heartbeat is due.
+func (r *Reporter) pushOnce(ctx context.Context) (time.Duration, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.loaded {
+		if err := r.loadLocked(ctx); err != nil {
+			return 0, err
+		}
+	}
+	now := r.now().UTC().Truncate(time.Second)
+	if r.pushed != nil && r.want.State == r.pushed.State && !r.pushed.Since.IsZero() {
+		// The state did not change since the last report on the branch
+		// (e.g. across an agent restart): keep its Since.
+		r.want.Since = r.pushed.Since
+	}
+	if r.pushed != nil && sameReport(r.want, *r.pushed) {
+		if next := r.pushed.Heartbeat.Add(r.heartbeat); now.Before(next) {
+			return next.Sub(now), nil
+		}
+	}
+	rep := r.want
+	rep.Heartbeat = now
+	data, err := yaml.Marshal(rep)
+	if err != nil {
+		return 0, fmt.Errorf("encode report: %w", err)
+	}
+	if r.annotator != nil && (r.pushed == nil || r.pushed.State != rep.State ||
+		r.pushed.CurrentConfig != rep.CurrentConfig || r.pushed.DesiredConfig != rep.DesiredConfig ||
+		r.pushed.Reason != rep.Reason) {
+		if err := r.annotator.Annotate(ctx, r.node, map[string]string{
+			api.NodeStateAnnotation:         string(rep.State),
+			api.NodeCurrentConfigAnnotation: rep.CurrentConfig,
+			api.NodeDesiredConfigAnnotation: rep.DesiredConfig,
+			api.NodeReasonAnnotation:        rep.Reason,
+		}); err != nil {
+			return 0, fmt.Errorf("annotate node %s: %w", r.node, err)
+		}
+	}
+	msg := fmt.Sprintf("report %s: %s", r.node, rep.State)
+	if rep.CurrentConfig != "" {
+		msg += " at " + rep.CurrentConfig
+	}
+	if rep.DesiredConfig != "" && rep.DesiredConfig != rep.CurrentConfig {
+		msg += " → " + rep.DesiredConfig
+	}
+	if rep.Reason != "" {
+		msg += "\n\n" + rep.Reason
+	}
+	c, err := r.repo.Commit(ctx, gitsource.CommitRequest{
+		Branch:  r.branch,
+		Parent:  r.head,
+		Changes: map[string][]byte{api.ReportFile: data},
+		Message: msg,
+		Author:  gitsource.Signature{Name: "stoker-agent " + r.node, Email: "stoker-agent@" + r.node},
+	})
+	switch {
+	case errors.Is(err, gitsource.ErrNothingToCommit):
+	case errors.Is(err, gitsource.ErrConflict):
+		r.loaded = false // re-read the head (and what is there) next time
+		return 0, fmt.Errorf("push report to %s: %w", r.branch, err)
+	case err != nil:
+		return 0, fmt.Errorf("push report to %s: %w", r.branch, err)
+	default:
+		r.head = c
+	}
+	r.pushed = &rep
+	r.log.WithFields(logrus.Fields{"node": r.node, "commit": short(r.head), "state": rep.State}).Debug("pushed report")
+	return r.heartbeat, nil
+}
+
+// loadLocked reads the report already on the branch, so a restarted
+// agent does not commit an unchanged report again.
+func (r *Reporter) loadLocked(ctx context.Context) error {
+	head, err := r.repo.Head(ctx, r.branch)
+	if errors.Is(err, gitsource.ErrRefNotFound) {
+		r.head, r.pushed, r.loaded = "", nil, true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check report branch %s: %w", r.branch, err)
+	}
+	if _, err := r.repo.Fetch(ctx, r.branch); err != nil {
+		return fmt.Errorf("fetch report branch %s: %w", r.branch, err)
+	}
+	tree, err := r.repo.Tree(ctx, head)
+	if err != nil {
+		return fmt.Errorf("read report branch %s: %w", r.branch, err)
+	}
+	r.head, r.pushed = head, nil
+	if data, err := fs.ReadFile(tree, api.ReportFile); err == nil {
+		var rep api.Report
+		if yaml.Unmarshal(data, &rep) == nil {
+			r.pushed = &rep
+		}
+	}
+	r.loaded = true
+	return nil
+}
+
+func short(c string) string {
+	if len(c) > 10 {
+		return c[:10]
+	}
+	return c
+}
