@@ -139,9 +139,8 @@ func urlSecrets(raw string) []string {
 	}
 	info := raw[scheme+3 : at]
 	out := []string{info}
-	if user, pass, ok := strings.Cut(info, ":"); ok {
+	if _, pass, ok := strings.Cut(info, ":"); ok {
 		out = append(out, pass)
-		_ = user
 	}
 	return out
 }
