@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"stoker.dev/stoker/agent"
+)
+
+func init() { subcommands = append(subcommands, newAgentCmd) }
+
+func newAgentCmd() *cobra.Command {
+	o := agent.Options{Version: version}
+	var logLevel, labels string
+	var kube kubeFlags
+	cmd := &cobra.Command{
+		Use:   "agent --repo URL --node NAME",
+		Short: "Apply this node's rendered config from stoker/status safely and report to stoker/reports/<node>",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			if o.Labels, err = parseLabels(labels); err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			o.Log = log.WithField("component", "agent")
+			if err := kube.wireAgent(cmd.Context(), &o, log); err != nil {
+				return err
+			}
+			return agent.Run(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.RepoURL, "repo", "", "config repository URL (required)")
+	f.StringVar(&o.Node, "node", "", "this node's name (required)")
+	f.StringVar(&o.StatusRepoURL, "status-repo", "", "repository holding stoker/status (default: --repo)")
+	f.StringVar(&o.ReportsRepoURL, "reports-repo", "", "repository of the stoker/reports/<node> branches (default: --repo)")
+	f.StringVar(&o.Root, "root", "/", "the host's root directory")
+	f.StringVar(&o.StateDir, "state-dir", "/var/lib/stoker", "the agent's persistent state")
+	f.StringVar(&o.WorkDir, "work-dir", "", "Git cache directory (default <state-dir>/git)")
+	f.StringVar(&labels, "labels", "", "node labels for pool membership, k=v,... (empty values allowed: node-role.kubernetes.io/worker=)")
+	f.DurationVar(&o.Interval, "interval", 15*time.Second, "status ref check interval")
+	f.DurationVar(&o.Heartbeat, "heartbeat", 10*time.Minute, "rewrite an unchanged report this often")
+	f.StringVar(&o.Drain, "drain", "none", "drain before disruptive changes: none, kube or exec:CMD")
+	f.StringVar(&o.Reboot, "reboot", "systemd", "how to reboot: systemd, exec:CMD or simulate")
+	f.StringVar(&o.OSBackend, "os-backend", "auto", "kernel arguments and OS image: auto, rpm-ostree, bootc, grubby or none")
+	f.StringVar(&o.CoreUser, "core-user", "core", "the user whose ssh keys the config manages")
+	f.BoolVar(&o.AutoRollback, "auto-rollback", false, "roll back to the last good config when validation after reboot fails")
+	f.BoolVar(&o.Once, "once", false, "return once the node is converged (or failed) instead of polling")
+	f.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
+	o.Auth.BindFlags(f)
+	kube.bind(f)
+	_ = cmd.MarkFlagRequired("repo")
+	_ = cmd.MarkFlagRequired("node")
+	return cmd
+}
+
+// parseLabels parses "k=v,k2=" into a map; every item needs "=".
+func parseLabels(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--labels: %q is not key=value", item)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
