@@ -281,13 +281,12 @@ func (a *agent) run(ctx context.Context) error {
 	// The drift monitor starts here (it needs a.reporter, a.applier and
 	// the current config): it calls a.reporter.SetDrift with its
 	// findings, which makes the report Degraded and pushes at once.
-	a.report(api.StateWorking, "agent starting")
 	for {
 		idle, err := a.tick(ctx)
 		if err != nil && ctx.Err() == nil {
 			a.log.WithError(err).Warn("agent step failed")
 		}
-		if a.o.Once && (idle || a.rebooted || ctx.Err() != nil) {
+		if a.o.Once && (idle || err != nil || a.rebooted || ctx.Err() != nil) {
 			if a.rebooted {
 				return nil
 			}
