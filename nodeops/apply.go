@@ -556,7 +556,9 @@ func (a *Applier) undoEntry(ctx context.Context, e journalEntry) error {
 			return fmt.Errorf("undo unit %s (back to %s): %w", e.Unit, e.PrevState, err)
 		}
 	case "kargs":
-		if err := a.opts.OS.UpdateKernelArgs(ctx, e.Remove, e.Add); err != nil {
+		// A backend that cannot change kernel arguments cannot have
+		// changed them either: the journaled step failed, nothing to undo.
+		if err := a.opts.OS.UpdateKernelArgs(ctx, e.Remove, e.Add); err != nil && !errors.Is(err, ErrUnsupported) {
 			return fmt.Errorf("undo kernel arguments: %w", err)
 		}
 	case "image":
