@@ -48,8 +48,10 @@ func headline(rep *DiffReport) string {
 	switch n := len(rep.Pools); n {
 	case 0:
 		return "no pool's rendered config changes"
+	case 1:
+		return fmt.Sprintf("1 pool changes; action: %s", rep.Action)
 	default:
-		return fmt.Sprintf("%s change; strongest action: %s", plural(n, "pool", "pools"), rep.Action)
+		return fmt.Sprintf("%d pools change; strongest action: %s", n, rep.Action)
 	}
 }
 
