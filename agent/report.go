@@ -175,6 +175,10 @@ func (r *Reporter) pushOnce(ctx context.Context) (time.Duration, error) {
 			return 0, err
 		}
 	}
+	if r.want.State == "" {
+		// Nothing to say yet: the agent has not decided its state.
+		return r.heartbeat, nil
+	}
 	now := r.now().UTC().Truncate(time.Second)
 	if r.pushed != nil && r.want.State == r.pushed.State && !r.pushed.Since.IsZero() {
 		// The state did not change since the last report on the branch
