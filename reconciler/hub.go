@@ -44,6 +44,9 @@ type HubConfig struct {
 	// Now is the clock; nil means time.Now.
 	Now     func() time.Time
 	Metrics *Metrics
+	// Previews are globs of config-repo branches the hub renders to
+	// stoker/preview/<branch> for review (see preview.go).
+	Previews []string
 }
 
 // Hub renders the config repo into stoker/status and stoker/fleet and
@@ -59,6 +62,7 @@ type Hub struct {
 	sourceBranches []string
 	reportCache    map[string]*api.Report // by report commit
 	treeCache      map[string]loaded      // by config commit
+	previews       previewState
 }
 
 type loaded struct {
@@ -170,6 +174,7 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	fp := rf.fingerprint(invKey)
 	if fp == h.lastFingerprint {
 		res.Skipped = true
+		h.previewStep(ctx) // preview branches are not in the fingerprint
 		return res, nil
 	}
 	// Step 2: fetch what moved.
@@ -215,6 +220,8 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	res.FleetCommit = commit
+	// Step 8: previews of matching branches (best effort).
+	h.previewStep(ctx)
 	if res.StatusCommit == "" && res.FleetCommit == "" {
 		h.lastFingerprint = fp
 	}

@@ -36,7 +36,9 @@ type HubOptions struct {
 	// WebhookSecretFile holds the shared secret of the push webhook.
 	WebhookSecretFile string
 	Strict            bool
-	Log               logrus.FieldLogger
+	// Previews: globs of branches to render to stoker/preview/<branch>.
+	Previews []string
+	Log      logrus.FieldLogger
 	// Inventory, when set, supplies nodes from the Kubernetes API.
 	Inventory Inventory
 	// OnListen is called with the bound address once the server listens.
@@ -99,7 +101,7 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	hub := NewHub(HubConfig{
 		Config: cfgRepo, Status: statusRepo, Reports: reportsRepo,
 		Branch: o.Branch, Path: o.Path, Inventory: o.Inventory,
-		Load: LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: NewMetrics(reg),
+		Load: LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: NewMetrics(reg), Previews: o.Previews,
 	})
 	trigger := make(chan struct{}, 1)
 	poke := func() {

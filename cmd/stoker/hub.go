@@ -40,6 +40,7 @@ func newHubCmd() *cobra.Command {
 	f.StringVar(&o.WorkDir, "work-dir", "", "persistent Git cache directory (default: a temporary directory)")
 	f.StringVar(&o.WebhookSecretFile, "webhook-secret-file", "", "file holding the push webhook's shared secret")
 	f.BoolVar(&o.Strict, "strict", false, "treat validation warnings as errors")
+	f.StringSliceVar(&o.Previews, "preview-branches", nil, "globs of config branches to render to stoker/preview/<branch> for review (e.g. 'feature/*,pr-*')")
 	f.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
 	o.Auth.BindFlags(f)
 	kube.bind(f)
