@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
 
+	"stoker.dev/stoker/agent"
 	"stoker.dev/stoker/reconciler"
 )
 
@@ -25,5 +27,14 @@ func (k *kubeFlags) enabled() bool { return k.kubeconfig != "" || k.inCluster }
 // wireHub adds the Kubernetes inventory and leader election to o in
 // Kubernetes mode.
 func (k *kubeFlags) wireHub(ctx context.Context, o *reconciler.HubOptions, log *logrus.Logger) error {
+	return nil
+}
+
+// wireAgent sets o.Drainer (for --drain kube) and o.Annotator in
+// Kubernetes mode. Stub until nodeops/kubedrain is wired here.
+func (k *kubeFlags) wireAgent(ctx context.Context, o *agent.Options, log *logrus.Logger) error {
+	if o.Drain == "kube" {
+		return errors.New("--drain kube: Kubernetes drain is not wired into this build yet")
+	}
 	return nil
 }
