@@ -50,6 +50,9 @@ type Options struct {
 	// RetryFailed is how long a config whose update failed is left alone
 	// before it is tried again (default 10 × Interval).
 	RetryFailed time.Duration
+	// DriftInterval is how often the drift monitor checks everything, on
+	// top of its inotify watches (default 5m).
+	DriftInterval time.Duration
 
 	// Drain (none, exec:CMD), Reboot (systemd, exec:CMD, simulate) and
 	// OSBackend (auto, rpm-ostree, bootc, grubby, none) name the
@@ -126,6 +129,10 @@ type agent struct {
 	want      *desired
 	recovered bool
 	rebooted  bool // a reboot was requested in this process
+	// mu is held by each pass of the update loop and by each drift
+	// check, so the monitor never sees the agent's own writes.
+	mu    sync.Mutex
+	drift *driftMonitor
 }
 
 // Run runs the agent until ctx ends (or, with Once, until it is idle).
@@ -236,7 +243,9 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 	}
 	rep := NewReporter(ReporterOptions{Repo: o.Reports, Node: o.Node, Heartbeat: o.Heartbeat,
 		Backoff: o.ReportBackoff, Annotator: o.Annotator, Now: o.Now, Log: log})
-	return &agent{o: *o, log: log, applier: applier, status: o.Status, reporter: rep, st: st}, nil
+	a := &agent{o: *o, log: log, applier: applier, status: o.Status, reporter: rep, st: st}
+	a.drift = newDriftMonitor(a)
+	return a, nil
 }
 
 type discard struct{}
@@ -278,11 +287,15 @@ func (a *agent) run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); a.reporter.Run(rctx) }()
 	defer func() { cancel(); wg.Wait() }()
-	// The drift monitor starts here (it needs a.reporter, a.applier and
-	// the current config): it calls a.reporter.SetDrift with its
-	// findings, which makes the report Degraded and pushes at once.
+	if !a.o.Once {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.drift.run(rctx) }()
+	}
 	for {
-		idle, err := a.tick(ctx)
+		idle, err := a.lockedTick(ctx)
+		if a.o.Once && idle {
+			a.drift.check(ctx) // one drift check before the final report
+		}
 		if err != nil && ctx.Err() == nil {
 			a.log.WithError(err).Warn("agent step failed")
 		}
@@ -306,6 +319,19 @@ func (a *agent) run(ctx context.Context) error {
 		case <-time.After(a.o.Interval):
 		}
 	}
+}
+
+// lockedTick runs tick holding the agent's lock, and has the drift
+// monitor check again when the pass moved the state.
+func (a *agent) lockedTick(ctx context.Context) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	before := a.st
+	idle, err := a.tick(ctx)
+	if a.st.Stage != before.Stage || a.st.Current != before.Current || !a.recovered {
+		a.drift.Trigger()
+	}
+	return idle, err
 }
 
 // tick is one pass: recover once, refresh the desired config, then move
@@ -507,9 +533,10 @@ func (a *agent) report(state api.NodeState, reason string) {
 // applyDrift makes a report with drift findings Degraded: a node that
 // finished its update but drifted is not Done.
 func applyDrift(r *api.Report) {
-	if len(r.Drift) > 0 && r.State == api.StateDone {
+	byDrift := r.State == api.StateDegraded && strings.HasPrefix(r.Reason, driftReasonPrefix)
+	if len(r.Drift) > 0 && (r.State == api.StateDone || byDrift) {
 		r.State = api.StateDegraded
-		r.Reason = fmt.Sprintf("%d drift finding(s) against %s", len(r.Drift), r.CurrentConfig)
+		r.Reason = driftReason(r.Drift)
 	}
 }
 
@@ -519,7 +546,8 @@ func (r *Reporter) SetDrift(findings []api.DriftFinding) {
 	r.Update(func(rep *api.Report) {
 		hadDrift := len(rep.Drift) > 0
 		rep.Drift = findings
-		if hadDrift && len(findings) == 0 && rep.State == api.StateDegraded {
+		if hadDrift && len(findings) == 0 && rep.State == api.StateDegraded &&
+			strings.HasPrefix(rep.Reason, driftReasonPrefix) {
 			rep.State, rep.Reason = api.StateDone, ""
 		}
 		applyDrift(rep)
