@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
+
 	"stoker.dev/stoker/api"
 )
 
@@ -243,5 +245,172 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("output differs from %s (rerun with -update if intended):\n--- got\n%s", path, got)
+	}
+}
+
+func TestDiffDirectoriesAndFailOn(t *testing.T) {
+	base := diffBase()
+	head := diffBase()
+	head["machineconfigs/99-ssh.yaml"] = diffSSHMC(diffKeyAlice)
+	head["machineconfigs/50-chrony.yaml"] = diffFileMC("50-chrony", "worker", "/etc/chrony.conf", "server ntp.example.com iburst\n")
+	baseDir, headDir := writeTree(t, base), writeTree(t, head)
+	cases := []struct {
+		failOn string
+		err    error
+	}{
+		{"", nil},
+		{"drain", nil}, // Restart is weaker than Drain
+		{"reboot", nil},
+		{"bogus", errors.New("bad flag")},
+	}
+	for _, tc := range cases {
+		var out bytes.Buffer
+		err := RunDiff(context.Background(), DiffOptions{Base: baseDir, Head: headDir, FailOn: tc.failOn, Stdout: &out, Output: "json"})
+		if (err != nil) != (tc.err != nil) {
+			t.Fatalf("fail-on %q: err = %v", tc.failOn, err)
+		}
+		if err != nil {
+			continue
+		}
+		var rep DiffReport
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Action != api.ActionRestart || len(rep.Pools) != 2 {
+			t.Fatalf("directories: action %s, %d pools", rep.Action, len(rep.Pools))
+		}
+		var details []string
+		for _, c := range rep.Pools[0].Changes {
+			details = append(details, c.Details...)
+		}
+		joined := strings.Join(details, "\n")
+		if !strings.Contains(joined, "+ SHA256:") || !strings.Contains(joined, "- SHA256:") || strings.Contains(joined, "AAAA") {
+			t.Fatalf("ssh keys must show as fingerprints only: %s", joined)
+		}
+	}
+	// A reboot-level change trips --fail-on drain and --fail-on reboot.
+	head["machineconfigs/05-kargs.yaml"] = diffKargsMC("audit=0")
+	headDir = writeTree(t, head)
+	for _, f := range []string{"drain", "reboot"} {
+		err := RunDiff(context.Background(), DiffOptions{Base: baseDir, Head: headDir, FailOn: f, Stdout: &bytes.Buffer{}})
+		if !errors.Is(err, ErrFailOn) {
+			t.Errorf("fail-on %s with a kernel argument change: err = %v", f, err)
+		}
+	}
+}
+
+func TestDiffSourceBranchPool(t *testing.T) {
+	canary := "apiVersion: machineconfiguration.openshift.io/v1\nkind: MachineConfigPool\nmetadata:\n  name: worker-canary\n  annotations: {stoker.dev/source-branch: canary}\n" +
+		"spec:\n  machineConfigSelector:\n    matchExpressions:\n    - {key: machineconfiguration.openshift.io/role, operator: In, values: [worker, worker-canary]}\n"
+	base := diffBase()
+	base["pools/worker-canary.yaml"] = canary
+	head := map[string]string{"machineconfigs/05-kargs.yaml": diffKargsMC("audit=0")}
+
+	// Without the canary branch in the checkout the pool is skipped, with a note.
+	dir := gitRepo(t, base, head)
+	var out bytes.Buffer
+	if err := RunDiff(context.Background(), DiffOptions{Base: "base", Head: "head", Dir: dir, Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "pool worker-canary renders from branch canary, which is not in the checkout") ||
+		strings.Contains(out.String(), "pool worker-canary:") {
+		t.Fatalf("missing source branch:\n%s", out.String())
+	}
+
+	// With it, the pool renders the canary branch on both sides: the main
+	// change does not reach it.
+	cmd := exec.Command("git", "-C", dir, "branch", "canary", "base")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	out.Reset()
+	if err := RunDiff(context.Background(), DiffOptions{Base: "base", Head: "head", Dir: dir, Stdout: &out, Output: "json"}); err != nil {
+		t.Fatal(err)
+	}
+	var rep DiffReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range rep.Pools {
+		if p.Name == "worker-canary" {
+			t.Fatalf("worker-canary renders from canary, yet the diff of main changes it: %+v", p)
+		}
+	}
+	if len(rep.Pools) != 2 || len(rep.Notes) != 0 {
+		t.Fatalf("pools %+v notes %v", rep.Pools, rep.Notes)
+	}
+}
+
+func TestDiffBadRevision(t *testing.T) {
+	dir := gitRepo(t, diffBase(), nil)
+	err := RunDiff(context.Background(), DiffOptions{Base: "base", Head: "no-such-rev", Dir: dir, Stdout: &bytes.Buffer{}})
+	if err == nil || !strings.Contains(err.Error(), "no-such-rev") || errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestFileDetail(t *testing.T) {
+	gz := "H4sIAAAAAAAAA8tIzcnJ5wIAIDA6NgYAAAA=" // gzip("hello\n")
+	str := func(s string) *string { return &s }
+	file := func(src string, compression *string) ign3types.File {
+		f := ign3types.File{Node: ign3types.Node{Path: "/etc/x"}}
+		f.Contents.Source = &src
+		f.Contents.Compression = compression
+		return f
+	}
+	cases := []struct {
+		name        string
+		path        string
+		old, cur    ign3types.File
+		diff        string // substring of the diff ("" = no diff)
+		detail      string // substring of a detail
+		mustNotShow string
+	}{
+		{name: "text", path: "/etc/x", old: file(dataURL("a\n"), nil), cur: file(dataURL("b\n"), nil), diff: "-a\n+b\n"},
+		{name: "gzip decoded", path: "/etc/x", old: file(dataURL("bye\n"), nil), cur: file("data:;base64,"+gz, str("gzip")), diff: "+hello\n"},
+		{name: "private key", path: "/etc/x", old: file(dataURL("a\n"), nil), cur: file(dataURL("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n"), nil),
+			detail: "contents not shown (secret-looking)", mustNotShow: "b3BlbnNzaC1rZXk"},
+		{name: "password in content", path: "/etc/app.conf", old: file(dataURL("user=a\n"), nil), cur: file(dataURL("user=a\npassword=hunter2\n"), nil),
+			detail: "secret-looking", mustNotShow: "hunter2"},
+		{name: "token path", path: "/etc/app/token", old: file(dataURL("x\n"), nil), cur: file(dataURL("y\n"), nil), detail: "secret-looking", mustNotShow: "+y"},
+		{name: "certificate path", path: "/etc/pki/ca.crt", old: file(dataURL("x\n"), nil), cur: file(dataURL("y\n"), nil), detail: "secret-looking"},
+		{name: "binary", path: "/etc/x", old: file(dataURL("a\n"), nil), cur: file(dataURL("\x00\x01\x02"), nil), detail: "contents not shown (binary)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.old.Path, tc.cur.Path = tc.path, tc.path
+			cd := ChangeDiff{Kind: api.ChangeFile, Path: tc.path}
+			fileDetail(&cd, tc.old, true, tc.cur, true)
+			all := cd.Diff + strings.Join(cd.Details, "\n")
+			if tc.diff != "" && !strings.Contains(cd.Diff, tc.diff) {
+				t.Errorf("diff %q lacks %q", cd.Diff, tc.diff)
+			}
+			if tc.diff == "" && cd.Diff != "" {
+				t.Errorf("diff printed: %q", cd.Diff)
+			}
+			if tc.detail != "" && !strings.Contains(all, tc.detail) {
+				t.Errorf("details %q lack %q", cd.Details, tc.detail)
+			}
+			if tc.mustNotShow != "" && strings.Contains(all, tc.mustNotShow) {
+				t.Errorf("printed %q: %s", tc.mustNotShow, all)
+			}
+		})
+	}
+}
+
+func TestCapDiffAndFence(t *testing.T) {
+	d := strings.Repeat("+line\n", 100)
+	got := capDiff(d, 60)
+	if len(got) > 60+40 || !strings.HasSuffix(got, "… 90 more line(s) not shown\n") {
+		t.Fatalf("capDiff = %q", got)
+	}
+	if capDiff("short\n", 60) != "short\n" {
+		t.Fatal("capDiff cut a short diff")
+	}
+	if f := codeFence("a ```` b"); f != "`````" {
+		t.Fatalf("fence %q", f)
+	}
+	if f := codeFence("plain"); f != "```" {
+		t.Fatalf("fence %q", f)
 	}
 }
