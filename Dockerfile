@@ -1,0 +1,22 @@
+# syntax=docker/dockerfile:1
+# One static binary on an empty base: `stoker hub` and `stoker agent` both
+# run from this image (see charts/stoker). Build: docker build -t stoker .
+ARG GO_VERSION=1.26
+
+FROM golang:${GO_VERSION} AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/stoker ./cmd/stoker \
+ && mkdir -p /out/tmp && chmod 1777 /out/tmp
+
+FROM scratch
+# CA certificates for HTTPS Git remotes; /tmp for Git work files.
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /out/tmp /tmp
+COPY --from=build /out/stoker /usr/bin/stoker
+# The hub runs as this user (the chart sets it); the agent runs as root.
+USER 65532:65532
+ENTRYPOINT ["/usr/bin/stoker"]
