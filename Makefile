@@ -19,6 +19,10 @@ help: ## Show this help.
 build: ## Build bin/stoker.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stoker
 
+.PHONY: demo
+demo: build ## A local fleet (Git server, hub, 4 agents) walking a rollout; under 2 minutes.
+	$(BIN) demo
+
 .PHONY: fmt-check
 fmt-check: ## Fail if gofmt would change a file.
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
