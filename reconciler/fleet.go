@@ -80,7 +80,23 @@ func WriteNodeTable(w io.Writer, nodes []api.NodeFleet) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, dash(n.Pool), dash(string(n.State)),
 			dash(n.CurrentConfig), dash(n.DesiredConfig), oneLine(reason, 80))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Drift findings, one line each, under the table.
+	for _, n := range nodes {
+		if len(n.Drift) > 0 {
+			fmt.Fprintf(w, "\ndrift on %s:\n", n.Name)
+		}
+		for _, f := range n.Drift {
+			what := f.Path
+			if what == "" {
+				what = f.Unit
+			}
+			fmt.Fprintf(w, "  %s %s: expected %s, found %s\n", f.Kind, what, dash(oneLine(f.Expected, 80)), dash(oneLine(f.Found, 80)))
+		}
+	}
+	return nil
 }
 
 // fleetREADME renders stoker/fleet's README.md: the pool and node tables
