@@ -133,7 +133,7 @@ func RunDiff(ctx context.Context, opts DiffOptions) error {
 		return errors.New("diff: BASE and HEAD are required")
 	}
 	base, head := diffSides(opts)
-	rep, err := Diff(ctx, base, head, opts)
+	rep, err := computeDiff(ctx, base, head, opts)
 	if err != nil {
 		return fmt.Errorf("diff %s %s: %w", opts.Base, opts.Head, err)
 	}
@@ -185,10 +185,10 @@ func isDir(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-// Diff loads and renders both sides and compares every pool. Only errors
-// reading a side are returned; HEAD's validation errors land in
+// computeDiff loads and renders both sides and compares every pool. Only
+// errors reading a side are returned; HEAD's validation errors land in
 // DiffReport.Errors.
-func Diff(ctx context.Context, base, head diffSide, opts DiffOptions) (*DiffReport, error) {
+func computeDiff(ctx context.Context, base, head diffSide, opts DiffOptions) (*DiffReport, error) {
 	branch := opts.Branch
 	if branch == "" {
 		branch = "main"

@@ -25,6 +25,7 @@ func WriteDiff(w io.Writer, rep *DiffReport, format string, maxDiff int) error {
 		return writeDiffMarkdown(w, rep, maxDiff)
 	case "json":
 		out := *rep
+		out.Pools = append([]PoolDiff{}, rep.Pools...)
 		for i := range out.Pools {
 			p := out.Pools[i]
 			p.Changes = append([]ChangeDiff(nil), p.Changes...)
