@@ -240,8 +240,11 @@ func CommitFiles(gitDir, branch string, files map[string]string, remove []string
 			return fail(err)
 		}
 	}
+	// --force-remove needs a work tree; --index-info with mode 0 removes
+	// an entry in a bare repository too.
 	for _, p := range remove {
-		if _, err := Git(gitDir, env, "update-index", "--force-remove", p); err != nil {
+		line := "0 " + strings.Repeat("0", 40) + "\t" + p + "\n"
+		if _, err := gitStdin(gitDir, env, []byte(line), "update-index", "--index-info"); err != nil {
 			return fail(err)
 		}
 	}
