@@ -3,6 +3,32 @@
 // apply it across drains and reboots, watches for drift, keeps its state on
 // disk and reports to its own branch.
 //
+// # Drift
+//
+// While the node is idle at a config, the drift monitor (drift.go)
+// watches the parent directory of every managed file, unit and dropin,
+// and the systemd *.wants directories, with inotify; a change is checked
+// 150ms after the last event, and everything (including kernel arguments
+// and unit enablement) is checked at start and every --drift-interval
+// (default 5m). Findings (content with expected/found sha256 and a short
+// diff for small text files that do not look like secrets, mode, owner,
+// missing, symlink, unit enablement/mask) go into the report, which turns
+// Degraded with a reason like "drift: /etc/chrony.conf content changed"
+// and is pushed at once. The file is left as found; when it is put back
+// the findings clear and the report returns to Done. With the pool's
+// stoker.dev/drift: restore the agent records the drift, re-applies its
+// current config over itself and records a "drift-restored" event.
+// Drift checks and updates hold the same lock, so an update's own writes
+// are never reported.
+//
+// # Forced resync
+//
+// Creating the file "resync" in the state dir (touch
+// /var/lib/stoker/resync, like MCO's /run/machine-config-daemon-force)
+// makes the running agent re-apply its whole current config once, whatever
+// the drift policy, and record a "resync" event; the agent removes the
+// file when done. Kernel arguments and the OS image are not re-applied.
+//
 // It must not import reconciler: an agent only ever reads what the hub
 // wrote to Git.
 package agent

@@ -322,8 +322,17 @@ func BenchmarkDriftToReport(b *testing.B) {
 	go func() { done <- Run(ctx, o) }()
 	defer func() { cancel(); <-done }()
 	p := filepath.Join(root, "etc/stoker/a.conf")
+	// Poll the branch's loose ref file (cheap) and read the report only
+	// when it moved, so the poller does not compete with the agent.
+	ref := filepath.Join(srv.Path("cfg"), "refs/heads", api.ReportsBranch(node))
+	last := ""
 	wait := func(ok func(api.Report) bool) {
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+			head, err := os.ReadFile(ref)
+			if err == nil && string(head) == last {
+				continue
+			}
+			last = string(head)
 			if r, err := tryReport(srv); err == nil && ok(r) {
 				return
 			}

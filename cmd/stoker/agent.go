@@ -46,6 +46,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&labels, "labels", "", "node labels for pool membership, k=v,... (empty values allowed: node-role.kubernetes.io/worker=)")
 	f.DurationVar(&o.Interval, "interval", 15*time.Second, "status ref check interval")
 	f.DurationVar(&o.Heartbeat, "heartbeat", 10*time.Minute, "rewrite an unchanged report this often")
+	f.DurationVar(&o.DriftInterval, "drift-interval", agent.DefaultDriftInterval, "full drift check interval, on top of inotify on the managed files' directories")
 	f.StringVar(&o.Drain, "drain", "none", "drain before disruptive changes: none, kube or exec:CMD")
 	f.StringVar(&o.Reboot, "reboot", "systemd", "how to reboot: systemd, exec:CMD or simulate")
 	f.StringVar(&o.OSBackend, "os-backend", "auto", "kernel arguments and OS image: auto, rpm-ostree, bootc, grubby or none")
