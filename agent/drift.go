@@ -512,11 +512,11 @@ func describeFinding(f api.DriftFinding) string {
 	return fmt.Sprintf("%s %s: found %s, want %s", f.Kind, what, f.Found, f.Expected)
 }
 
-func describeFindings(fs []api.DriftFinding, max int) string {
-	parts := make([]string, 0, len(fs))
-	for i, f := range fs {
+func describeFindings(list []api.DriftFinding, max int) string {
+	parts := make([]string, 0, len(list))
+	for i, f := range list {
 		if i == max {
-			parts = append(parts, fmt.Sprintf("%d more", len(fs)-max))
+			parts = append(parts, fmt.Sprintf("%d more", len(list)-max))
 			break
 		}
 		parts = append(parts, describeFinding(f))
@@ -529,8 +529,8 @@ const driftReasonPrefix = "drift: "
 
 // driftReason is the report reason for findings, e.g.
 // "drift: /etc/chrony.conf content changed".
-func driftReason(fs []api.DriftFinding) string {
-	return driftReasonPrefix + describeFindings(fs, 3)
+func driftReason(list []api.DriftFinding) string {
+	return driftReasonPrefix + describeFindings(list, 3)
 }
 
 // addEvent appends e to the wanted report, keeping the newest maxEvents.
