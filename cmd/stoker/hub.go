@@ -43,7 +43,7 @@ func newHubCmd() *cobra.Command {
 	f.StringSliceVar(&o.Previews, "preview-branches", nil, "globs of config branches to render to stoker/preview/<branch> for review (e.g. 'feature/*,pr-*')")
 	f.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
 	o.Auth.BindFlags(f)
-	kube.bind(f)
+	kube.bindHub(f)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }

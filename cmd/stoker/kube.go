@@ -8,33 +8,66 @@ import (
 	"github.com/spf13/pflag"
 
 	"stoker.dev/stoker/agent"
+	"stoker.dev/stoker/nodeops/kubedrain"
 	"stoker.dev/stoker/reconciler"
+	"stoker.dev/stoker/reconciler/kubeinventory"
+	"stoker.dev/stoker/reconciler/leaderelection"
 )
 
 // kubeFlags are the Kubernetes-mode flags shared by hub and agent.
 type kubeFlags struct {
-	kubeconfig string
-	inCluster  bool
+	kubeconfig  string
+	inCluster   bool
+	leaderElect bool
 }
 
 func (k *kubeFlags) bind(f *pflag.FlagSet) {
-	f.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file: enables Kubernetes mode (node inventory, leader election)")
+	f.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file: enables Kubernetes mode")
 	f.BoolVar(&k.inCluster, "in-cluster", false, "use the in-cluster Kubernetes config (Kubernetes mode)")
+}
+
+func (k *kubeFlags) bindHub(f *pflag.FlagSet) {
+	k.bind(f)
+	f.BoolVar(&k.leaderElect, "leader-elect", true, "in Kubernetes mode, run the loop only while holding the stoker-hub Lease")
 }
 
 func (k *kubeFlags) enabled() bool { return k.kubeconfig != "" || k.inCluster }
 
-// wireHub adds the Kubernetes inventory and leader election to o in
-// Kubernetes mode.
-func (k *kubeFlags) wireHub(ctx context.Context, o *reconciler.HubOptions, log *logrus.Logger) error {
+// wireHub adds the Kubernetes node inventory (labels, zones, age, Ready)
+// and Lease-based leader election to o in Kubernetes mode.
+func (k *kubeFlags) wireHub(_ context.Context, o *reconciler.HubOptions, log *logrus.Logger) error {
+	if !k.enabled() {
+		return nil
+	}
+	client, err := kubeinventory.NewClient(k.kubeconfig)
+	if err != nil {
+		return err
+	}
+	o.Inventory = &kubeinventory.Inventory{Client: client}
+	if k.leaderElect {
+		o.Leader = func(ctx context.Context, run func(context.Context) error) error {
+			return leaderelection.RunWithLeaderElection(ctx, client, leaderelection.LeaderOptions{Log: log}, run)
+		}
+	}
 	return nil
 }
 
-// wireAgent sets o.Drainer (for --drain kube) and o.Annotator in
-// Kubernetes mode. Stub until nodeops/kubedrain is wired here.
-func (k *kubeFlags) wireAgent(ctx context.Context, o *agent.Options, log *logrus.Logger) error {
-	if o.Drain == "kube" {
-		return errors.New("--drain kube: Kubernetes drain is not wired into this build yet")
+// wireAgent sets the kube drainer (for --drain kube) and the Node
+// annotator in Kubernetes mode.
+func (k *kubeFlags) wireAgent(_ context.Context, o *agent.Options, log *logrus.Logger) error {
+	if !k.enabled() {
+		if o.Drain == "kube" {
+			return errors.New("--drain kube needs --kubeconfig or --in-cluster")
+		}
+		return nil
 	}
+	client, err := kubedrain.NewClient(k.kubeconfig)
+	if err != nil {
+		return err
+	}
+	if o.Drain == "kube" {
+		o.Drainer = kubedrain.New(kubedrain.Options{Client: client, Log: log.WithField("component", "drain")})
+	}
+	o.Annotator = &kubedrain.Annotator{Client: client}
 	return nil
 }
