@@ -43,7 +43,7 @@ unit: ## Unit and integration tests with -race.
 
 .PHONY: e2e
 e2e: build ## End-to-end fleet tests (real Git server, agents as processes).
-	STOKER_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout 30m ./test/...
+	STOKER_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout 30m ./test/e2e/ ./test/nspawn/
 
 .PHONY: fuzz
 fuzz: ## A short fuzz run of load+render.
