@@ -60,9 +60,11 @@ func (p *Proc) Running() bool {
 // Kill sends SIGKILL and waits for the process to exit.
 func (p *Proc) Kill() {
 	if p.Running() {
-		_ = p.cmd.Process.Kill()
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	}
 	<-p.done
+	// Children (git-daemon's forks) may outlive the leader.
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 }
 
 // Stop sends SIGTERM, waits up to 10s, then kills.
@@ -70,9 +72,10 @@ func (p *Proc) Stop() {
 	if !p.Running() {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-p.done:
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	case <-time.After(10 * time.Second):
 		p.Kill()
 	}
@@ -112,16 +115,23 @@ func NewFleet(dir, binary string, interval time.Duration) (*Fleet, error) {
 	if err := writeGrubby(dir); err != nil {
 		return nil, err
 	}
-	srv, err := gitserver.StartDaemon(filepath.Join(dir, "repos"))
+	root := filepath.Join(dir, "repos")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("start git server: %w", err)
 	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := &gitserver.Server{Kind: gitserver.Daemon, Root: root, Addr: addr}
 	if err := srv.Create(RepoName); err != nil {
-		_ = srv.Close()
 		return nil, err
 	}
-	return &Fleet{Dir: dir, Binary: binary, Interval: interval, Git: srv, RepoURL: srv.URL(RepoName),
-		agents: map[string]*Proc{}, nodes: map[string]Node{}}, nil
+	f := &Fleet{Dir: dir, Binary: binary, Interval: interval, Git: srv, RepoURL: srv.URL(RepoName),
+		agents: map[string]*Proc{}, nodes: map[string]Node{}}
+	if err := f.StartGitAgain(context.Background()); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // RepoPath is the bare config repo on disk.
@@ -182,8 +192,9 @@ func (f *Fleet) startCmd(name, bin string, env []string, args ...string) (*Proc,
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
-	// The fleet dies with its parent, even on SIGKILL of the parent.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	// The fleet dies with its parent, even on SIGKILL of the parent; each
+	// process leads its own group so Stop reaches its children too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -423,18 +434,18 @@ func (f *Fleet) Close() {
 func (f *Fleet) StopGit() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.Git != nil {
-		_ = f.Git.Close()
-	}
 	if f.daemon != nil {
 		f.daemon.Stop()
 		f.daemon = nil
 	}
 }
 
-// StartGitAgain starts `git daemon` again on the same address and root
-// after StopGit, as a Git server coming back from an outage would. It
-// retries while the port is still held for up to 30s.
+// StartGitAgain starts `git daemon` on the fleet's address and root:
+// first from NewFleet, then again after StopGit, as a Git server coming
+// back from an outage would. It retries while the port is still held for
+// up to 30s. The daemon runs in its own process group because `git daemon`
+// forks git-daemon and each connection forks again: stopping it stops the
+// whole group.
 func (f *Fleet) StartGitAgain(ctx context.Context) error {
 	_, port, err := net.SplitHostPort(f.Git.Addr)
 	if err != nil {
@@ -442,7 +453,7 @@ func (f *Fleet) StartGitAgain(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		p, err := f.startCmd("git-daemon", "git", nil, "daemon", "--reuseaddr", "--listen=127.0.0.1", "--port="+port,
+		p, err := f.startCmd("git-daemon", "git", []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"}, "daemon", "--reuseaddr", "--listen=127.0.0.1", "--port="+port,
 			"--export-all", "--base-path="+f.Git.Root, "--enable=receive-pack", "--informative-errors", f.Git.Root)
 		if err != nil {
 			return fmt.Errorf("restart git daemon: %w", err)
@@ -458,7 +469,7 @@ func (f *Fleet) StartGitAgain(ctx context.Context) error {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		p.Stop()
+		p.Stop() // exited or deaf: the port is still held; try again
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("restart git daemon on %s: not listening", f.Git.Addr)
 		}

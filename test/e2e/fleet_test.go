@@ -445,4 +445,3 @@ func TestCanaryByBranch(t *testing.T) {
 func workDir(git func(...string) string) string {
 	return strings.TrimSpace(git("rev-parse", "--show-toplevel"))
 }
-
