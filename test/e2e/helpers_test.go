@@ -186,7 +186,7 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 func waitConverged(t *testing.T, f *demo.Fleet, not string, timeout time.Duration) *reconciler.FleetView {
 	t.Helper()
 	v, err := f.WaitFor(context.Background(), timeout, func(v *reconciler.FleetView) bool {
-		return demo.Converged(v) && (not == "" || poolOf(v, "worker").Config != not) && len(v.Nodes) == len(f.Nodes())
+		return demo.Converged(v) && (not == "" || poolOf(v, "worker").Config != not) && (len(f.Nodes()) == 0 || len(v.Nodes) == len(f.Nodes()))
 	}, nil)
 	if err != nil {
 		t.Fatalf("fleet did not converge: %v\n%s", err, table(v))
