@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // StartDaemon serves the bare repositories under root with `git daemon`
@@ -22,13 +23,20 @@ func StartDaemon(root string) (*Server, error) {
 		return nil, fmt.Errorf("start git daemon: %w", err)
 	}
 	var lastErr error
+	execPath, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		return nil, fmt.Errorf("start git daemon: git --exec-path: %w", err)
+	}
+	daemonBin := filepath.Join(strings.TrimSpace(string(execPath)), "git-daemon")
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort()
 		if err != nil {
 			return nil, err
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		cmd := exec.Command("git", "daemon",
+		// Run git-daemon itself, not the `git daemon` wrapper: killing the
+		// wrapper would leave the forked daemon serving.
+		cmd := exec.Command(daemonBin,
 			"--reuseaddr", "--listen=127.0.0.1", "--port="+strconv.Itoa(port),
 			"--export-all", "--base-path="+root, "--enable=receive-pack",
 			"--informative-errors", root)
