@@ -20,6 +20,7 @@ var forbidden = map[string][]string{
 	"gitsource":  {"reconciler", "agent", "nodeops"},
 	"agent":      {"reconciler"},
 	"nodeops":    {"gitsource", "reconciler", "agent"},
+	"trust":      {"api", "reconciler", "gitsource", "agent", "nodeops", "cmd", "test", "demo"},
 }
 
 // TestPackageDocsAndBoundaries fails when a package has no doc.go with a

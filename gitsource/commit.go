@@ -197,6 +197,22 @@ func (g *GoGit) buildCommit(parent plumbing.Hash, req CommitRequest) (plumbing.H
 	if !parent.IsZero() {
 		c.ParentHashes = []plumbing.Hash{parent}
 	}
+	if g.signer != nil {
+		payload := &plumbing.MemoryObject{}
+		if err := c.EncodeWithoutSignature(payload); err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("encode commit for signing: %w", err)
+		}
+		r, err := payload.Reader()
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("encode commit for signing: %w", err)
+		}
+		sig, err := g.signer.Sign(r)
+		r.Close()
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("sign commit: %w", err)
+		}
+		c.PGPSignature = string(sig)
+	}
 	obj := s.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("encode commit: %w", err)

@@ -1,7 +1,9 @@
 // Package gitsource is Stoker's Git transport: cheap ref checks, incremental
 // fetches into a persistent cache, reading a commit's tree as files, and
-// compare-and-swap commits. The hub and the agents reach Git only through
-// it; it knows nothing of what the files mean.
+// compare-and-swap commits, signed when a Signer is given. History hands
+// package trust the commits' signatures and the exact bytes they sign. The
+// hub and the agents reach Git only through it; it knows nothing of what
+// the files mean.
 //
-// It must not import reconciler, agent or nodeops.
+// It must not import reconciler, agent or nodeops (it may import trust).
 package gitsource

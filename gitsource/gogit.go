@@ -45,6 +45,13 @@ type Options struct {
 	// Committer signs the commits; zero means the request's Author, or
 	// "Stoker <stoker@localhost>" when that is empty too.
 	Committer Signature
+	// Signer, when set, signs every commit Commit writes (the hub's key
+	// on stoker/status and stoker/fleet, a node's key on its report).
+	Signer Signer
+	// FullHistory fetches whole histories instead of depth 1, for trust
+	// chains that walk back (an in-repo allowed_signers file). A shallow
+	// cache is re-cloned.
+	FullHistory bool
 	// Logger receives one line per fetch, push and cache repair; nil
 	// discards.
 	Logger logrus.FieldLogger
@@ -61,6 +68,8 @@ type GoGit struct {
 	red      redactor
 	timeout  time.Duration
 	sig      Signature
+	signer   Signer
+	full     bool
 	log      logrus.FieldLogger
 
 	mu   *sync.Mutex // guards repo, suspect and the cache directory
@@ -113,6 +122,8 @@ func Open(opts Options) (*GoGit, error) {
 		red:      newRedactor(append(la.secrets, urlSecrets(opts.URL)...)...),
 		timeout:  timeout,
 		sig:      opts.Committer,
+		signer:   opts.Signer,
+		full:     opts.FullHistory,
 		log:      log.WithField("repo", redacted),
 		mu:       mu.(*sync.Mutex),
 	}
@@ -168,6 +179,11 @@ func (g *GoGit) openCache() error {
 	repo, err := git.PlainOpen(g.dir)
 	if err == nil {
 		err = g.validate(repo)
+	}
+	if err == nil && g.full {
+		if shallow, serr := repo.Storer.Shallow(); serr != nil || len(shallow) > 0 {
+			err = errors.New("cache is shallow; full history wanted")
+		}
 	}
 	if err == nil {
 		g.repo = repo
@@ -401,7 +417,7 @@ func (g *GoGit) fetchLocked(ctx context.Context, remote map[string]string, branc
 	for _, batch := range []struct {
 		specs []config.RefSpec
 		depth int
-	}{{fresh, 1}, {moved, 0}} {
+	}{{fresh, g.freshDepth()}, {moved, 0}} {
 		if len(batch.specs) == 0 {
 			continue
 		}
@@ -426,6 +442,15 @@ func (g *GoGit) fetchLocked(ctx context.Context, remote map[string]string, branc
 			"duration": time.Since(start).Round(time.Millisecond).String()}).Debug("fetched")
 	}
 	return out, nil
+}
+
+// freshDepth is the depth of a first fetch: 1, or everything for
+// FullHistory.
+func (g *GoGit) freshDepth() int {
+	if g.full {
+		return 0
+	}
+	return 1
 }
 
 func fetchSpec(branch string) config.RefSpec {

@@ -203,6 +203,13 @@ func (s *Server) Head(t testing.TB, name, branch string) string {
 // orphan when missing, and returns the new commit. The ref update is
 // compare-and-swap against the commit it started from.
 func CommitFiles(gitDir, branch string, files map[string]string, remove []string, message string) (string, error) {
+	return CommitFilesSigned(gitDir, branch, files, remove, message, "")
+}
+
+// CommitFilesSigned is CommitFiles with the commit signed by the git CLI
+// (`commit-tree -S`, gpg.format=ssh) with the SSH private key in
+// signingKey; "" leaves it unsigned.
+func CommitFilesSigned(gitDir, branch string, files map[string]string, remove []string, message, signingKey string) (string, error) {
 	fail := func(err error) (string, error) {
 		return "", fmt.Errorf("commit to %s in %s: %w", branch, gitDir, err)
 	}
@@ -253,6 +260,9 @@ func CommitFiles(gitDir, branch string, files map[string]string, remove []string
 		return fail(err)
 	}
 	args := []string{"commit-tree", strings.TrimSpace(tree), "-m", message}
+	if signingKey != "" {
+		args = append([]string{"-c", "gpg.format=ssh", "-c", "user.signingKey=" + signingKey}, append(args, "-S")...)
+	}
 	if parent != "" {
 		args = append(args, "-p", parent)
 	}
