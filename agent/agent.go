@@ -393,6 +393,9 @@ func (a *agent) recover(ctx context.Context) error {
 }
 
 func (a *agent) save(st State) error {
+	if st.StatusCommit == "" {
+		st.StatusCommit = a.st.StatusCommit
+	}
 	if err := saveState(a.o.StateDir, st); err != nil {
 		return err
 	}
@@ -417,12 +420,32 @@ func (a *agent) refresh(ctx context.Context) error {
 		return fmt.Errorf("fetch %s: %w", api.StatusBranch, err)
 	}
 	a.crash("fetched")
+	if last := a.st.StatusCommit; last != "" && last != head {
+		ok, err := a.status.Descends(ctx, api.StatusBranch, last, head)
+		if err != nil {
+			return fmt.Errorf("check %s at %s descends from %s: %w", api.StatusBranch, short(head), short(last), err)
+		}
+		if !ok {
+			refusal := &notForwardError{head: head, last: last}
+			a.want = &desired{head: head, err: refusal}
+			a.log.WithField("commit", short(head)).Warn(refusal.Error())
+			return nil
+		}
+	}
 	tree, err := a.status.Tree(ctx, head)
 	if err != nil {
 		return fmt.Errorf("read %s at %s: %w", api.StatusBranch, short(head), err)
 	}
 	d := readDesired(tree, a.o.Node, a.o.CoreUser)
 	d.head = head
+	if a.st.StatusCommit != head {
+		// Acting on head from now on: only its descendants are accepted.
+		st := a.st
+		st.StatusCommit = head
+		if err := a.save(st); err != nil {
+			return err
+		}
+	}
 	a.want = d
 	log := a.log.WithField("commit", short(head))
 	switch {
@@ -435,6 +458,15 @@ func (a *agent) refresh(ctx context.Context) error {
 	}
 	a.crash("desired-read")
 	return nil
+}
+
+// notForwardError refuses a stoker/status head that does not descend
+// from the last status commit the node acted on.
+type notForwardError struct{ head, last string }
+
+func (e *notForwardError) Error() string {
+	return fmt.Sprintf("refusing %s at %s: it does not descend from %s, the last status commit this node acted on "+
+		"(the branch was rewound or replaced; roll back with a new commit instead)", api.StatusBranch, e.head, e.last)
 }
 
 // readDesired reads nodes/<node>.yaml, its pool and rendered config from

@@ -29,6 +29,21 @@
 // the drift policy, and record a "resync" event; the agent removes the
 // file when done. Kernel arguments and the OS image are not re-applied.
 //
+// # Forward only
+//
+// The agent acts only on a stoker/status head that descends from the last
+// status commit it acted on, kept as statusCommit in agent-state.json and
+// moved forward each time the agent reads its target from a new head. A
+// head that does not descend (the branch was rewound, e.g. force-pushed
+// from a stale clone, or replaced by an unrelated history) is refused:
+// nothing is applied, the node keeps its config and reports Degraded with
+// a reason naming both commits, until the branch moves forward again from
+// the commit it acted on. People roll back with a new commit (git revert),
+// never by moving the branch back. The ancestry check walks the Git cache
+// and deepens a shallow cache when it must (gitsource Descends). To make a
+// node adopt a new history on purpose (a re-created status repository),
+// stop the agent and delete statusCommit from its state file.
+//
 // It must not import reconciler: an agent only ever reads what the hub
 // wrote to Git.
 package agent

@@ -231,6 +231,10 @@ func (a *agent) idle(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		reason := fmt.Sprintf("refusing %s: %v", orNone(d.name()), d.err)
+		var nf *notForwardError
+		if errors.As(d.err, &nf) {
+			reason = nf.Error()
+		}
 		a.report(api.StateDegraded, reason)
 		return true, nil
 	case d.none || d.name() == st.Current:

@@ -63,6 +63,12 @@ type State struct {
 	// does not retry it before the retry delay has passed.
 	Failed   string    `json:"failed,omitempty"`
 	FailedAt time.Time `json:"failedAt,omitempty"`
+	// StatusCommit is the last stoker/status commit the agent acted on
+	// (read its target from). The agent only acts on a status head that
+	// descends from it: a rewound or unrelated head is refused. It only
+	// moves forward; save keeps it when a stage transition builds a new
+	// State without it.
+	StatusCommit string `json:"statusCommit,omitempty"`
 }
 
 const (

@@ -54,12 +54,21 @@ type Committer interface {
 	Commit(ctx context.Context, req CommitRequest) (string, error)
 }
 
+// Ancestry tells whether history moved forward.
+type Ancestry interface {
+	// Descends reports whether commit (the fetched head of branch) is
+	// ancestor or descends from it. A rewind or an unrelated history is
+	// false with no error; ErrUnknownAncestry when it cannot be told.
+	Descends(ctx context.Context, branch, ancestor, commit string) (bool, error)
+}
+
 // Repo is everything the hub and the agents need from one remote.
 type Repo interface {
 	Checker
 	Fetcher
 	TreeReader
 	Committer
+	Ancestry
 }
 
 // CommitRequest describes one commit.
