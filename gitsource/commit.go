@@ -97,8 +97,15 @@ func (g *GoGit) push(ctx context.Context, branch string, parent, newHash plumbin
 	// With a zero parent go-git sends old=0 when the branch is absent, which
 	// the server refuses if someone created it meanwhile; if it exists at
 	// advertisement, our orphan is not a fast-forward and go-git refuses.
+	// The server's hooks explain refusals on the sideband; keep the
+	// start of it for the error.
+	remoteMsg := &boundedBuffer{max: 4096}
+	opts.Progress = remoteMsg
 	pctx, cancel := g.netCtx(ctx)
 	err := g.repo.PushContext(pctx, opts)
+	if err != nil && strings.TrimSpace(remoteMsg.String()) != "" {
+		err = fmt.Errorf("%w (remote: %s)", err, strings.Join(strings.Fields(remoteMsg.String()), " "))
+	}
 	if err != nil && pctx.Err() != nil && !errors.Is(err, pctx.Err()) {
 		err = fmt.Errorf("%w: %w", pctx.Err(), err)
 	}
@@ -328,3 +335,21 @@ func validBranch(b string) error {
 	}
 	return nil
 }
+
+// boundedBuffer keeps the first max bytes written to it.
+type boundedBuffer struct {
+	max int
+	b   []byte
+}
+
+func (w *boundedBuffer) Write(p []byte) (int, error) {
+	if room := w.max - len(w.b); room > 0 {
+		if len(p) < room {
+			room = len(p)
+		}
+		w.b = append(w.b, p[:room]...)
+	}
+	return len(p), nil
+}
+
+func (w *boundedBuffer) String() string { return string(w.b) }

@@ -61,7 +61,9 @@ type Server struct {
 	// with the server's host key (SSH only).
 	SSHUser, ClientKeyFile, KnownHostsFile string
 
-	stop func() error
+	http                    *authHandler // HTTP only
+	authorizedKeys, scratch string       // SSH only
+	stop                    func() error
 }
 
 // Start starts a server of kind serving bare repositories under root (which
@@ -299,6 +301,19 @@ func Git(dir string, env []string, args ...string) (string, error) {
 	return gitStdin(dir, env, nil, args...)
 }
 
+// GitCombined runs the git CLI like Git and returns its standard output
+// and standard error together (a push's "remote:" lines), also on failure.
+func GitCombined(dir string, env []string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = gitEnv(env)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("git %s: %w", args[0], err)
+	}
+	return string(out), nil
+}
+
 func gitStdin(dir string, env []string, stdin []byte, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -386,5 +401,28 @@ func (p *process) stop() error {
 	}
 	_ = p.cmd.Process.Kill()
 	<-p.exited
+	return nil
+}
+
+// InstallHook copies the executable src (e.g. deploy/git-hooks/update)
+// into repository name as hooks/<hook> and sets the git config pairs in
+// it (key, value, key, value...; a key given twice adds a second value).
+func (s *Server) InstallHook(name, hook, src string, config ...string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("install hook %s in %s: %w", hook, name, err)
+	}
+	dst := filepath.Join(s.Path(name), "hooks", hook)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("install hook %s in %s: %w", hook, name, err)
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		return fmt.Errorf("install hook %s in %s: %w", hook, name, err)
+	}
+	for i := 0; i+1 < len(config); i += 2 {
+		if _, err := Git(s.Path(name), nil, "config", "--add", config[i], config[i+1]); err != nil {
+			return fmt.Errorf("install hook %s in %s: %w", hook, name, err)
+		}
+	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // HTTPBackendPath is where git-http-backend is looked up first; otherwise
@@ -37,18 +38,18 @@ func StartHTTP(root string) (*Server, error) {
 	}
 	s := &Server{Kind: HTTP, Root: root, Addr: l.Addr().String(),
 		Username: "stoker", Password: "pw-" + randomHex(12), Token: "tok-" + randomHex(16)}
-	h := &authHandler{user: s.Username, password: s.Password, token: s.Token,
-		next: &cgi.Handler{
+	h := &authHandler{users: map[string]string{s.Username: s.Password}, token: s.Token, tokenUser: s.Username,
+		backend: cgi.Handler{
 			Path: backend,
 			Root: "/",
 			Env: []string{
 				"GIT_PROJECT_ROOT=" + root,
 				"GIT_HTTP_EXPORT_ALL=1",
-				"REMOTE_USER=" + s.Username,
 				"GIT_CONFIG_NOSYSTEM=1",
 				"GIT_CONFIG_GLOBAL=/dev/null",
 			},
 		}}
+	s.http = h
 	srv := &http.Server{Handler: h}
 	done := make(chan struct{})
 	go func() {
@@ -77,25 +78,48 @@ func httpBackend() (string, error) {
 	return filepath.Join(strings.TrimSpace(out), "git-http-backend"), nil
 }
 
-// authHandler admits basic auth or a bearer token.
+// authHandler admits basic auth or a bearer token and passes the
+// authenticated user to git http-backend as REMOTE_USER.
 type authHandler struct {
-	user, password, token string
-	next                  http.Handler
+	mu               sync.Mutex
+	users            map[string]string // user → password
+	token, tokenUser string
+	backend          cgi.Handler
 }
 
 func (h *authHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ok := false
+	user := ""
 	if u, p, isBasic := r.BasicAuth(); isBasic {
-		ok = equal(u, h.user) && equal(p, h.password)
-	} else if tok, isBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); isBearer {
-		ok = equal(tok, h.token)
+		h.mu.Lock()
+		want, known := h.users[u]
+		h.mu.Unlock()
+		if known && equal(p, want) {
+			user = u
+		}
+	} else if tok, isBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); isBearer && equal(tok, h.token) {
+		user = h.tokenUser
 	}
-	if !ok {
+	if user == "" {
 		w.Header().Set("WWW-Authenticate", `Basic realm="stoker-test"`)
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
 	}
-	h.next.ServeHTTP(w, r)
+	next := h.backend
+	next.Env = append(append([]string{}, h.backend.Env...), "REMOTE_USER="+user)
+	next.ServeHTTP(w, r)
+}
+
+// AddHTTPUser admits another basic-auth user (HTTP only) and returns its
+// random password; git http-backend sees it as REMOTE_USER.
+func (s *Server) AddHTTPUser(name string) (string, error) {
+	if s.http == nil {
+		return "", fmt.Errorf("add http user %s: not an HTTP server", name)
+	}
+	pw := "pw-" + randomHex(12)
+	s.http.mu.Lock()
+	s.http.users[name] = pw
+	s.http.mu.Unlock()
+	return pw, nil
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

@@ -131,7 +131,7 @@ func StartSSH(root string) (*Server, error) {
 			return fail(err)
 		}
 		return &Server{Kind: SSH, Root: root, Addr: addr, SSHUser: u.Username,
-			ClientKeyFile: clientKey, KnownHostsFile: known,
+			ClientKeyFile: clientKey, KnownHostsFile: known, authorizedKeys: authorized, scratch: scratch,
 			stop: func() error {
 				err := p.stop()
 				os.RemoveAll(scratch)
@@ -146,4 +146,40 @@ func StartSSH(root string) (*Server, error) {
 func (s *Server) GitSSHCommand() string {
 	return fmt.Sprintf("ssh -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o BatchMode=yes",
 		s.ClientKeyFile, s.KnownHostsFile)
+}
+
+// AddSSHKey generates another client key whose logins run command (a
+// forced command such as "stoker-git-shell node-1") and returns the
+// private key file (SSH only). sshd reads authorized_keys on every login.
+func (s *Server) AddSSHKey(name, command string) (string, error) {
+	if s.authorizedKeys == "" {
+		return "", fmt.Errorf("add ssh key %s: not an SSH server", name)
+	}
+	if strings.ContainsAny(name, "/ ") || strings.Contains(command, `"`) {
+		return "", fmt.Errorf("add ssh key %s: name or command not usable", name)
+	}
+	key := filepath.Join(s.scratch, "client_"+name)
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("add ssh key %s: ssh-keygen: %w: %s", name, err, out)
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		return "", fmt.Errorf("add ssh key %s: %w", name, err)
+	}
+	line := fmt.Sprintf("command=\"%s\",no-port-forwarding,no-X11-forwarding,no-agent-forwarding,no-pty %s\n", command, strings.TrimSpace(string(pub)))
+	f, err := os.OpenFile(s.authorizedKeys, os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("add ssh key %s: %w", name, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line); err != nil {
+		return "", fmt.Errorf("add ssh key %s: %w", name, err)
+	}
+	return key, nil
+}
+
+// GitSSHCommandFor is GitSSHCommand with another client key (AddSSHKey).
+func (s *Server) GitSSHCommandFor(keyFile string) string {
+	return fmt.Sprintf("ssh -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o BatchMode=yes",
+		keyFile, s.KnownHostsFile)
 }
