@@ -142,11 +142,8 @@ func (o AuthOptions) loadHTTP(rawURL string) (loadedAuth, error) {
 	}
 	if u, err := url.Parse(rawURL); err == nil && u.User != nil {
 		p, _ := u.User.Password()
-		secrets := []string{u.User.String(), p}
-		if p == "" {
-			secrets = append(secrets, u.User.Username()) // a bare token as user name
-		}
-		return loadedAuth{&githttp.BasicAuth{Username: u.User.Username(), Password: p}, secrets}, nil
+		// The password, or a bare token given as the user name.
+		return loadedAuth{&githttp.BasicAuth{Username: u.User.Username(), Password: p}, urlSecrets(rawURL)}, nil
 	}
 	return loadedAuth{}, nil
 }

@@ -10,23 +10,52 @@ import (
 	"stoker.dev/stoker/gitsource"
 )
 
+// TestRedact: passwords and tokens go, user names stay (issue 15 #10).
 func TestRedact(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"https://user:pass@example.com/r.git", "https://redacted@example.com/r.git"},
-		{"https://ghp_token@example.com/r.git", "https://redacted@example.com/r.git"},
+		{"https://user:pass@example.com/r.git", "https://user:xxxxx@example.com/r.git"},
+		{"https://ghp_token@example.com/r.git", "https://xxxxx@example.com/r.git"},
 		{"https://example.com/r.git?private_token=abc#frag", "https://example.com/r.git"},
-		{"ssh://git:pw@example.com:2222/r.git", "ssh://git@example.com:2222/r.git"},
+		{"ssh://git:pw@example.com:2222/r.git", "ssh://git:xxxxx@example.com:2222/r.git"},
 		{"ssh://git@example.com/r.git", "ssh://git@example.com/r.git"},
+		{"ssh://git@github.com/org/repo.git", "ssh://git@github.com/org/repo.git"},
 		{"git://example.com/r.git", "git://example.com/r.git"},
 		{"file:///srv/r.git", "file:///srv/r.git"},
 		{"git@example.com:org/r.git", "git@example.com:org/r.git"},
-		{"user:pw@example.com:org/r.git", "redacted@example.com:org/r.git"},
+		{"user:pw@example.com:org/r.git", "user:xxxxx@example.com:org/r.git"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			if got := gitsource.Redact(tc.in); got != tc.want {
 				t.Fatalf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestErrorsKeepUserNames: errors about the most common Git URL read as
+// written; the user name "git" is not a secret and flag names stay whole
+// (issue 15 #10: they came out as ssh://[redacted]@[redacted]hub.com/... and
+// --[redacted]-ssh-key-file).
+func TestErrorsKeepUserNames(t *testing.T) {
+	const u = "ssh://git@github.com/org/repo.git"
+	_, err := gitsource.Open(gitsource.Options{URL: u, WorkDir: t.TempDir(), Auth: gitsource.AuthOptions{LookupEnv: noEnv}})
+	if err == nil {
+		t.Fatal("opened an ssh URL without a key")
+	}
+	for _, want := range []string{u, "--git-ssh-key-file"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "xxxxx") {
+		t.Errorf("error %q redacted something that is no secret", err)
+	}
+	// A password in the URL goes; the user name and the rest stay.
+	_, err = gitsource.Open(gitsource.Options{URL: "ssh://git:hunter22@github.com/org/repo.git", WorkDir: t.TempDir(),
+		Auth: gitsource.AuthOptions{LookupEnv: noEnv}})
+	if err == nil || strings.Contains(err.Error(), "hunter22") || !strings.Contains(err.Error(), "ssh://git:xxxxx@github.com/org/repo.git") ||
+		!strings.Contains(err.Error(), "--git-ssh-key-file") {
+		t.Fatalf("error %v: want the password gone, the rest readable", err)
 	}
 }
 

@@ -7,5 +7,11 @@
 // enough. The hub and the agents reach Git only through it; it knows
 // nothing of what the files mean.
 //
+// Redaction removes passwords and tokens only, never user names or other
+// text: URLs go through net/url's URL.Redacted (plus the query, and the
+// user of an http(s) URL without a password, which is a bare token), and
+// secrets loaded from files or the environment are replaced by exact
+// value. ssh://git@github.com/org/repo.git stays readable in every error.
+//
 // It must not import reconciler, agent or nodeops (it may import trust).
 package gitsource

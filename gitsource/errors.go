@@ -15,41 +15,43 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// httpUserinfoRE finds "http(s)://userinfo@" and passwordRE
-// "scheme://user:password@" anywhere in a string, e.g. inside a go-git
-// error message.
-var (
-	httpUserinfoRE = regexp.MustCompile(`(?i)(https?://)[^/@\s]*@`)
-	passwordRE     = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*):[^/@\s]*@`)
-)
+// urlRE finds URLs ("scheme://...") inside a string such as a go-git
+// error message, so each can be redacted as a URL.
+var urlRE = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
 
-// Redact returns rawURL safe for logs and errors: HTTP(S) URLs lose their
-// whole userinfo (a token often sits in the user name), other URLs lose the
-// password, and every URL loses its query and fragment. A string that does
-// not parse as a URL (scp-like "git@host:path") loses anything before '@'
-// that contains ':' .
+// redactedMark stands where a secret was.
+const redactedMark = "xxxxx"
+
+// Redact returns rawURL safe for logs and errors. It removes passwords and
+// tokens only: the password as net/url's URL.Redacted does, the query and
+// fragment (tokens travel there, e.g. ?private_token=), and for http(s)
+// URLs a user name with no password, because that is how a bare token is
+// put into an HTTPS URL (https://TOKEN@host/...) and how Load uses it.
+// User names stay readable everywhere else: ssh://git@github.com/org/r.git
+// is returned as is. A scp-like "user:password@host:path" loses the
+// password.
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		if at := strings.LastIndex(rawURL, "@"); at >= 0 && strings.Contains(rawURL[:at], ":") {
-			return "redacted@" + rawURL[at+1:]
+		if at := strings.LastIndex(rawURL, "@"); at >= 0 && !strings.Contains(rawURL, "://") {
+			if user, _, ok := strings.Cut(rawURL[:at], ":"); ok {
+				return user + ":" + redactedMark + rawURL[at:]
+			}
 		}
-		return scrubURLs(rawURL)
+		return rawURL
 	}
 	if u.User != nil {
-		switch u.Scheme {
-		case "http", "https":
-			u.User = url.User("redacted")
-		default:
-			u.User = url.User(u.User.Username())
+		if _, hasPassword := u.User.Password(); !hasPassword && (u.Scheme == "http" || u.Scheme == "https") {
+			u.User = url.User(redactedMark)
 		}
 	}
-	u.RawQuery, u.Fragment, u.RawFragment = "", "", ""
-	return u.String()
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	return u.Redacted()
 }
 
-// redactor removes known secrets (passwords, tokens, URL userinfo) from
-// error messages; the wrapped error stays reachable for errors.Is/As.
+// redactor removes known secrets (passwords and tokens, by exact value)
+// and the secrets of every URL (Redact) from error messages; the wrapped
+// error stays reachable for errors.Is/As. User names are never secrets.
 type redactor struct {
 	r *strings.Replacer
 }
@@ -58,7 +60,7 @@ func newRedactor(secrets ...string) redactor {
 	var pairs []string
 	for _, s := range secrets {
 		if len(s) >= 3 { // shorter strings would mangle ordinary text
-			pairs = append(pairs, s, "[redacted]")
+			pairs = append(pairs, s, redactedMark)
 		}
 	}
 	return redactor{r: strings.NewReplacer(pairs...)}
@@ -68,9 +70,9 @@ func (r redactor) string(s string) string {
 	return scrubURLs(r.r.Replace(s))
 }
 
+// scrubURLs redacts every URL found in s.
 func scrubURLs(s string) string {
-	s = httpUserinfoRE.ReplaceAllString(s, "${1}redacted@")
-	return passwordRE.ReplaceAllString(s, "${1}@")
+	return urlRE.ReplaceAllStringFunc(s, Redact)
 }
 
 // err wraps err so that its message carries no secret.

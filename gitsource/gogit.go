@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,18 +143,21 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
+// urlSecrets returns the secrets embedded in a URL: its password, or the
+// user name of an http(s) URL without one (a bare token). An ssh or git
+// user name ("git" in ssh://git@host/...) is not a secret.
 func urlSecrets(raw string) []string {
-	at := strings.LastIndex(raw, "@")
-	scheme := strings.Index(raw, "://")
-	if at < 0 || scheme < 0 || at < scheme {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
 		return nil
 	}
-	info := raw[scheme+3 : at]
-	out := []string{info}
-	if _, pass, ok := strings.Cut(info, ":"); ok {
-		out = append(out, pass)
+	if p, ok := u.User.Password(); ok {
+		return []string{p}
 	}
-	return out
+	if u.Scheme == "http" || u.Scheme == "https" {
+		return []string{u.User.Username()}
+	}
+	return nil
 }
 
 func stripUserinfo(raw string) string {

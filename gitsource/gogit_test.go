@@ -574,6 +574,9 @@ func TestSSHHostKey(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %q does not say %q", err, tc.want)
 			}
+			if !strings.Contains(err.Error(), r.url) {
+				t.Fatalf("error %q does not name the URL %s as written (the ssh user is no secret)", err, r.url)
+			}
 			if gitsource.IsRetryable(err) {
 				t.Fatalf("host key failure classified retryable: %v", err)
 			}
