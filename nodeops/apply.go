@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -57,15 +58,20 @@ type Applier struct {
 
 // fileSystem is the seam the applier mutates files through; tests wrap
 // osFileSystem to inject failures.
+// Managed files, the journal, its data and the originals all go through
+// it, so a test can fail (or "crash" at) any step of an apply, a rollback
+// or a commit, including the journal's own cleanup.
 type fileSystem interface {
-	WriteFile(target string, data []byte, o FileOptions) error
+	WriteFile(target string, r io.Reader, o FileOptions) error
 	Remove(target string) error
+	RemoveAll(dir string) error
 }
 
 type osFileSystem struct{}
 
-func (osFileSystem) WriteFile(t string, d []byte, o FileOptions) error { return WriteFile(t, d, o) }
-func (osFileSystem) Remove(t string) error                             { return removeFile(t) }
+func (osFileSystem) WriteFile(t string, r io.Reader, o FileOptions) error { return writeFrom(t, r, o) }
+func (osFileSystem) Remove(t string) error                                { return removeFile(t) }
+func (osFileSystem) RemoveAll(d string) error                             { return os.RemoveAll(d) }
 
 // NewApplier checks opts and returns an Applier.
 func NewApplier(opts ApplierOptions) (*Applier, error) {
@@ -152,7 +158,7 @@ func (t *txn) save() error {
 	if err != nil {
 		return fmt.Errorf("encode apply journal: %w", err)
 	}
-	return WriteFile(JournalPath(t.a.opts.StateDir), data, FileOptions{Mode: 0o600, UID: -1, GID: -1, DirMode: 0o700})
+	return t.a.fs.WriteFile(JournalPath(t.a.opts.StateDir), bytes.NewReader(data), FileOptions{Mode: 0o600, UID: -1, GID: -1, DirMode: 0o700})
 }
 
 func (t *txn) record(e journalEntry) error {
@@ -445,7 +451,7 @@ func (t *txn) writeManaged(f managedFile, fromD *desired) error {
 	if f.Kind == api.ChangeSSHKey {
 		dirMode = 0o700
 	}
-	return t.a.fs.WriteFile(target, f.Data, FileOptions{Mode: f.Mode, UID: f.UID, GID: f.GID, DirMode: dirMode})
+	return t.a.fs.WriteFile(target, bytes.NewReader(f.Data), FileOptions{Mode: f.Mode, UID: f.UID, GID: f.GID, DirMode: dirMode})
 }
 
 func (t *txn) removeManaged(p string) error {
@@ -469,7 +475,7 @@ func (t *txn) removeManaged(p string) error {
 	if err := t.record(journalEntry{Op: "orig-drop", Path: p}); err != nil {
 		return err
 	}
-	return t.a.fs.WriteFile(target, data, FileOptions{Mode: mode, UID: uid, GID: gid})
+	return t.a.fs.WriteFile(target, bytes.NewReader(data), FileOptions{Mode: mode, UID: uid, GID: gid})
 }
 
 func (t *txn) fixSSHDirs(d *desired) error {
@@ -611,10 +617,10 @@ func (a *Applier) restoreUnit(ctx context.Context, unit, prev string) error {
 }
 
 func (a *Applier) dropJournal() error {
-	if err := os.RemoveAll(filepath.Join(a.opts.StateDir, journalDataDir)); err != nil {
+	if err := a.fs.RemoveAll(filepath.Join(a.opts.StateDir, journalDataDir)); err != nil {
 		return fmt.Errorf("remove apply journal data: %w", err)
 	}
-	if err := removeFile(JournalPath(a.opts.StateDir)); err != nil {
+	if err := a.fs.Remove(JournalPath(a.opts.StateDir)); err != nil {
 		return fmt.Errorf("remove apply journal: %w", err)
 	}
 	return nil
@@ -667,7 +673,7 @@ func (a *Applier) Commit() error {
 	}
 	for _, e := range j.Entries {
 		if e.Op == "orig-drop" {
-			if err := removeFile(OrigPath(a.opts.StateDir, e.Path)); err != nil {
+			if err := a.fs.Remove(OrigPath(a.opts.StateDir, e.Path)); err != nil {
 				return fmt.Errorf("commit apply of %s: %w", j.To, err)
 			}
 		}

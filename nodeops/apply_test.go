@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -234,9 +235,18 @@ type failingFS struct {
 	osFileSystem
 	n, calls int
 	swap     string
+	// stateDir: mutations under it (journal, originals) pass uncounted.
+	stateDir string
 }
 
-func (f *failingFS) WriteFile(target string, data []byte, o FileOptions) error {
+func (f *failingFS) passes(target string) bool {
+	return f.stateDir != "" && strings.HasPrefix(target, f.stateDir+"/")
+}
+
+func (f *failingFS) WriteFile(target string, data io.Reader, o FileOptions) error {
+	if f.passes(target) {
+		return f.osFileSystem.WriteFile(target, data, o)
+	}
 	f.calls++
 	if f.calls == f.n {
 		if f.swap != "" {
@@ -252,6 +262,9 @@ func (f *failingFS) WriteFile(target string, data []byte, o FileOptions) error {
 }
 
 func (f *failingFS) Remove(target string) error {
+	if f.passes(target) {
+		return f.osFileSystem.Remove(target)
+	}
 	f.calls++
 	if f.calls == f.n && f.swap == "" {
 		return fmt.Errorf("injected remove failure for %s", target)
@@ -273,7 +286,7 @@ func TestApplyFailureRollsBackEverything(t *testing.T) {
 			before := snapshot(t, root)
 			stateBefore := snapshot(t, a.opts.StateDir)
 
-			ffs := &failingFS{n: n}
+			ffs := &failingFS{n: n, stateDir: a.opts.StateDir}
 			a.fs = ffs
 			err := a.Apply(ctx, cfgV1(), cfgV2())
 			var se *StepError
@@ -444,7 +457,7 @@ func TestSymlinkSwappedBetweenPlanAndWrite(t *testing.T) {
 	a := newApplier(t, root)
 	before := snapshot(t, root)
 	// The second file write finds its target swapped for a symlink.
-	a.fs = &failingFS{n: 2, swap: victim}
+	a.fs = &failingFS{n: 2, swap: victim, stateDir: a.opts.StateDir}
 	r := &api.Rendered{Name: "race"}
 	r.Config.Storage.Files = []ign3types.File{cfgFile("/etc/a.conf", "a\n", 0o644), cfgFile("/etc/b.conf", "b\n", 0o644)}
 	err := a.Apply(ctx, nil, r)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -66,6 +67,12 @@ type FileOptions struct {
 //
 // It is the one atomic write of the project: state files use it too.
 func WriteFile(target string, data []byte, o FileOptions) error {
+	return writeFrom(target, bytes.NewReader(data), o)
+}
+
+// writeFrom is WriteFile streaming its content from r, so a large file
+// is never held in memory.
+func writeFrom(target string, r io.Reader, o FileOptions) error {
 	mode := o.Mode
 	if mode == 0 {
 		mode = 0o644
@@ -91,7 +98,7 @@ func WriteFile(target string, data []byte, o FileOptions) error {
 		return fmt.Errorf("write %s: create temporary file: %w", target, err)
 	}
 	defer pf.Cleanup() //nolint:errcheck // no-op after a successful replace
-	if _, err := pf.Write(data); err != nil {
+	if _, err := io.Copy(pf, r); err != nil {
 		return fmt.Errorf("write %s: %w", target, err)
 	}
 	if o.UID >= 0 || o.GID >= 0 {
