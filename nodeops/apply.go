@@ -23,13 +23,23 @@ import (
 // is still in the state dir: call Recover, then Commit or Rollback.
 var ErrJournalPending = errors.New("an earlier apply is not committed or rolled back")
 
-// Journal states.
+// Journal states. A journal moves applying → applied → committed and
+// then leaves the state dir; a rollback from applying or applied ends by
+// removing it. See the package doc for the ordering rules.
 const (
 	// JournalApplying: Apply was interrupted; Recover rolls it back.
 	JournalApplying = "applying"
 	// JournalApplied: Apply finished; the caller must Commit or Rollback.
 	JournalApplied = "applied"
+	// JournalCommitted: Commit passed its commit point; only cleanup is
+	// left, which Recover (or Commit again) finishes. Nothing is rolled
+	// back from here.
+	JournalCommitted = "committed"
 )
+
+// ErrCommitted is returned by Rollback for an apply that is already
+// committed: it can no longer be undone.
+var ErrCommitted = errors.New("apply is already committed")
 
 // ApplierOptions configure an Applier.
 type ApplierOptions struct {
@@ -229,6 +239,9 @@ func (a *Applier) Apply(ctx context.Context, from, to *api.Rendered) error {
 	if from != nil {
 		t.j.From = from.Name
 	}
+	// No journal points at journal data now: whatever a crashed cleanup
+	// left there is garbage.
+	a.dropStaleData()
 	if err := os.MkdirAll(filepath.Join(a.opts.StateDir, journalDataDir), 0o700); err != nil {
 		return &StepError{Step: "create journal", Err: err, NothingWritten: true}
 	}
@@ -411,7 +424,7 @@ func (t *txn) journalFile(p, target string) error {
 	e := journalEntry{Op: "file", Path: p, Existed: exists, Mode: mode, UID: uid, GID: gid}
 	if exists {
 		e.Backup = filepath.Join(t.a.opts.StateDir, journalDataDir, strconv.Itoa(len(t.j.Entries)))
-		if err := WriteFile(e.Backup, data, FileOptions{Mode: 0o600, UID: -1, GID: -1, DirMode: 0o700}); err != nil {
+		if err := t.a.fs.WriteFile(e.Backup, bytes.NewReader(data), FileOptions{Mode: 0o600, UID: -1, GID: -1, DirMode: 0o700}); err != nil {
 			return fmt.Errorf("back up %s into the journal: %w", p, err)
 		}
 	}
@@ -439,7 +452,7 @@ func (t *txn) writeManaged(f managedFile, fromD *desired) error {
 			if err := t.record(journalEntry{Op: "orig-saved", Path: f.Path}); err != nil {
 				return err
 			}
-			if err := WriteFile(orig, data, FileOptions{Mode: mode, UID: uid, GID: gid, DirMode: 0o700}); err != nil {
+			if err := t.a.fs.WriteFile(orig, bytes.NewReader(data), FileOptions{Mode: mode, UID: uid, GID: gid, DirMode: 0o700}); err != nil {
 				return fmt.Errorf("save original of %s: %w", f.Path, err)
 			}
 		}
@@ -536,7 +549,7 @@ func (a *Applier) undoEntry(ctx context.Context, e journalEntry) error {
 			return err
 		}
 		if !e.Existed {
-			if err := removeFile(target); err != nil {
+			if err := a.fs.Remove(target); err != nil {
 				return fmt.Errorf("undo %s: %w", e.Path, err)
 			}
 			return nil
@@ -548,11 +561,11 @@ func (a *Applier) undoEntry(ctx context.Context, e journalEntry) error {
 		if err := removeSymlink(target); err != nil {
 			return fmt.Errorf("undo %s: %w", e.Path, err)
 		}
-		if err := WriteFile(target, data, FileOptions{Mode: e.Mode, UID: e.UID, GID: e.GID}); err != nil {
+		if err := a.fs.WriteFile(target, bytes.NewReader(data), FileOptions{Mode: e.Mode, UID: e.UID, GID: e.GID}); err != nil {
 			return fmt.Errorf("undo %s: %w", e.Path, err)
 		}
 	case "orig-saved":
-		if err := removeFile(OrigPath(a.opts.StateDir, e.Path)); err != nil {
+		if err := a.fs.Remove(OrigPath(a.opts.StateDir, e.Path)); err != nil {
 			return fmt.Errorf("undo original of %s: %w", e.Path, err)
 		}
 	case "orig-drop":
@@ -562,9 +575,21 @@ func (a *Applier) undoEntry(ctx context.Context, e journalEntry) error {
 			return fmt.Errorf("undo unit %s (back to %s): %w", e.Unit, e.PrevState, err)
 		}
 	case "kargs":
+		// Undo only what is still to undo: the step may not have run
+		// (crash after journaling it), or this undo may have run already
+		// (crash after it); rpm-ostree refuses to delete an argument that
+		// is not there.
+		add, remove := e.Remove, e.Add
+		if have, err := a.opts.OS.KernelArgs(ctx); err == nil {
+			add, _ = missingArgs(e.Remove, have)
+			remove = presentArgs(e.Add, have)
+		}
+		if len(add)+len(remove) == 0 {
+			return nil
+		}
 		// A backend that cannot change kernel arguments cannot have
 		// changed them either: the journaled step failed, nothing to undo.
-		if err := a.opts.OS.UpdateKernelArgs(ctx, e.Remove, e.Add); err != nil && !errors.Is(err, ErrUnsupported) {
+		if err := a.opts.OS.UpdateKernelArgs(ctx, add, remove); err != nil && !errors.Is(err, ErrUnsupported) {
 			return fmt.Errorf("undo kernel arguments: %w", err)
 		}
 	case "image":
@@ -616,30 +641,92 @@ func (a *Applier) restoreUnit(ctx context.Context, unit, prev string) error {
 	return nil
 }
 
+// dropJournal removes the journal, then its data: the record goes before
+// the backups it points to, so a crash between the two leaves only
+// unreferenced data, which the next Recover or Apply removes. A failure
+// to remove the data is logged, not returned: the operation is complete
+// once the journal is gone.
 func (a *Applier) dropJournal() error {
-	if err := a.fs.RemoveAll(filepath.Join(a.opts.StateDir, journalDataDir)); err != nil {
-		return fmt.Errorf("remove apply journal data: %w", err)
-	}
 	if err := a.fs.Remove(JournalPath(a.opts.StateDir)); err != nil {
 		return fmt.Errorf("remove apply journal: %w", err)
+	}
+	a.dropStaleData()
+	return nil
+}
+
+// dropStaleData removes the journal data dir; callers make sure no
+// journal points at it.
+func (a *Applier) dropStaleData() {
+	dir := filepath.Join(a.opts.StateDir, journalDataDir)
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err := a.fs.RemoveAll(dir); err != nil {
+		a.opts.Log.WithError(err).WithField("path", dir).Warn("remove unreferenced apply journal data")
+	}
+}
+
+// load reads the journal. A journal whose data dir is gone is one whose
+// cleanup was cut short by an older Stoker (which removed the data before
+// the journal): the operation it records had finished, so the journal is
+// removed and treated as absent.
+func (a *Applier) load() (*Journal, error) {
+	j, err := ReadJournal(a.opts.StateDir)
+	if err != nil || j == nil {
+		return j, err
+	}
+	if _, err := os.Lstat(filepath.Join(a.opts.StateDir, journalDataDir)); errors.Is(err, fs.ErrNotExist) {
+		a.opts.Log.WithFields(logrus.Fields{"rendered": j.To, "stage": j.State}).Warn("removing an apply journal whose cleanup was interrupted")
+		if err := a.fs.Remove(JournalPath(a.opts.StateDir)); err != nil {
+			return nil, fmt.Errorf("remove finished apply journal: %w", err)
+		}
+		return nil, nil
+	}
+	return j, nil
+}
+
+// finish completes a committed journal: the originals of files that left
+// the config are dropped, then the journal, then its data. Each step is
+// idempotent, so a crash anywhere is finished by calling it again.
+func (a *Applier) finish(j *Journal) error {
+	for _, e := range j.Entries {
+		if e.Op == "orig-drop" {
+			if err := a.fs.Remove(OrigPath(a.opts.StateDir, e.Path)); err != nil {
+				return fmt.Errorf("commit apply of %s: drop original of %s: %w", j.To, e.Path, err)
+			}
+		}
+	}
+	if err := a.dropJournal(); err != nil {
+		return fmt.Errorf("commit apply of %s: %w", j.To, err)
 	}
 	return nil
 }
 
 // Recover finishes what a crash interrupted. With no journal it returns
 // nil, nil. A journal still "applying" is rolled back (the returned
-// journal says what was undone). A journal "applied" is returned as is:
-// the caller decides from its own persisted stage whether to Commit
-// (it reached or passed the reboot) or Rollback.
+// journal says what was undone). A "committed" journal's cleanup is
+// finished. A journal "applied" is returned as is: the caller decides
+// from its own persisted stage whether to Commit (it reached or passed
+// the reboot) or Rollback.
 func (a *Applier) Recover(ctx context.Context) (*Journal, error) {
-	j, err := ReadJournal(a.opts.StateDir)
-	if err != nil || j == nil {
-		return j, err
+	j, err := a.load()
+	if err != nil {
+		return nil, err
 	}
-	if j.State == JournalApplying {
+	if j == nil {
+		a.dropStaleData()
+		return nil, nil
+	}
+	switch j.State {
+	case JournalApplying:
 		a.opts.Log.WithField("rendered", j.To).Warn("rolling back an interrupted apply")
 		if err := a.undo(ctx, j); err != nil {
 			return j, fmt.Errorf("recover: roll back interrupted apply of %s: %w", j.To, err)
+		}
+	case JournalCommitted:
+		a.opts.Log.WithField("rendered", j.To).Info("finishing an interrupted commit")
+		if err := a.finish(j); err != nil {
+			return j, fmt.Errorf("recover: %w", err)
 		}
 	}
 	return j, nil
@@ -648,11 +735,18 @@ func (a *Applier) Recover(ctx context.Context) (*Journal, error) {
 // Rollback undoes an applied but uncommitted apply (journal state
 // "applied" or "applying"): files, units, ssh keys, kernel arguments and
 // the OS image go back to what they were. Without a journal it does
-// nothing.
+// nothing. A committed apply is not undone: its cleanup is finished and
+// ErrCommitted returned.
 func (a *Applier) Rollback(ctx context.Context) error {
-	j, err := ReadJournal(a.opts.StateDir)
+	j, err := a.load()
 	if err != nil || j == nil {
 		return err
+	}
+	if j.State == JournalCommitted {
+		if err := a.finish(j); err != nil {
+			return err
+		}
+		return fmt.Errorf("roll back apply of %s: %w", j.To, ErrCommitted)
 	}
 	if err := a.undo(ctx, j); err != nil {
 		return fmt.Errorf("roll back apply of %s: %w", j.To, err)
@@ -660,23 +754,26 @@ func (a *Applier) Rollback(ctx context.Context) error {
 	return nil
 }
 
-// Commit makes an applied config final: originals of files that left the
-// config are dropped and the journal is removed. Without a journal it
-// does nothing, so it is safe to call again after a crash.
+// Commit makes an applied config final. Saving the journal as
+// "committed" is the one commit point: before it the apply can still be
+// rolled back, after it only cleanup is left (originals of files that
+// left the config are dropped, then the journal, then its data), which
+// Commit or Recover finishes after a crash. Without a journal it does
+// nothing, so it is safe to call again.
 func (a *Applier) Commit() error {
-	j, err := ReadJournal(a.opts.StateDir)
+	j, err := a.load()
 	if err != nil || j == nil {
 		return err
 	}
-	if j.State != JournalApplied {
+	switch j.State {
+	case JournalApplied:
+		j.State = JournalCommitted
+		if err := (&txn{a: a, j: *j}).save(); err != nil {
+			return fmt.Errorf("commit apply of %s: %w", j.To, err)
+		}
+	case JournalCommitted:
+	default:
 		return fmt.Errorf("commit apply of %s: journal is %s, not %s", j.To, j.State, JournalApplied)
 	}
-	for _, e := range j.Entries {
-		if e.Op == "orig-drop" {
-			if err := a.fs.Remove(OrigPath(a.opts.StateDir, e.Path)); err != nil {
-				return fmt.Errorf("commit apply of %s: %w", j.To, err)
-			}
-		}
-	}
-	return a.dropJournal()
+	return a.finish(j)
 }

@@ -93,7 +93,9 @@ func TestOSBackends(t *testing.T) {
 
 func TestApplyKernelArgsThroughBackendAndRollback(t *testing.T) {
 	ctx := context.Background()
-	log := standIns(t, nil)
+	// rpm-ostree kargs prints the arguments as they are after the apply:
+	// the undo reads them and undoes only what is still to undo.
+	log := standIns(t, map[string]string{RpmOstreeBin: "nosmt"})
 	root := newRoot(t)
 	osb, err := NewOSBackend(BackendRpmOstree, root)
 	must(t, err)
@@ -108,6 +110,7 @@ func TestApplyKernelArgsThroughBackendAndRollback(t *testing.T) {
 		"rpm-ostree rebase --experimental ostree-unverified-registry:quay.io/os:2",
 		// undo, newest first
 		"rpm-ostree rebase --experimental ostree-unverified-registry:quay.io/os:1",
+		"rpm-ostree kargs",
 		"rpm-ostree kargs --delete=nosmt --append=quiet",
 	}
 	if got := calls(t, log); !reflect.DeepEqual(got, want) {

@@ -19,6 +19,24 @@
 //	applier.Commit()                      // or applier.Rollback(ctx)
 //	persist {current: want}; drainer.Uncordon(...)
 //
+// The apply journal (<state-dir>/apply-journal.json, its backups in
+// apply-journal.d/) follows three rules, so a crash or an I/O error at any
+// instant — also during cleanup — never wedges the node:
+//
+//   - One commit point. Commit saves the journal as "committed"; before
+//     that everything can be rolled back, after it nothing is, and only
+//     cleanup is left, which Commit or Recover finishes.
+//   - Recovery is idempotent. Every undo puts back a recorded state (file
+//     content, mode and owner; unit enablement; kernel arguments), so an
+//     undo that already happened counts as done when it runs again; kernel
+//     arguments are read first and only what is still to undo is changed.
+//   - Data goes after the record that points to it. The journal is
+//     removed before its backups, originals are dropped only while the
+//     committed journal still lists them, and data no journal points to
+//     is removed at the next Recover or Apply. A journal whose backups are
+//     gone (left by an older Stoker, which deleted them first) recorded a
+//     finished operation and is removed.
+//
 // Originals of files Stoker overwrites for the first time are kept under
 // <state-dir>/orig/<path> (MCO keeps <path>.mcdorig) and put back when the
 // file leaves the config. The core user's keys go to

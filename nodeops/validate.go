@@ -98,6 +98,24 @@ func missingArgs(want, have []string) ([]string, int) {
 	return missing, len(missing)
 }
 
+// presentArgs returns the arguments of args (as a multiset) found in have.
+func presentArgs(args, have []string) []string {
+	missing, _ := missingArgs(args, have)
+	drop := map[string]int{}
+	for _, m := range missing {
+		drop[m]++
+	}
+	var out []string
+	for _, a := range args {
+		if drop[a] > 0 {
+			drop[a]--
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 // Digest is how drift findings spell a content digest.
 func Digest(data []byte) string {
 	sum := sha256.Sum256(data)
