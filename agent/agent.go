@@ -18,6 +18,7 @@ import (
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
 	"stoker.dev/stoker/nodeops"
+	"stoker.dev/stoker/trust"
 )
 
 // Options configure the agent. main binds flags into it; tests inject the
@@ -69,6 +70,17 @@ type Options struct {
 	// Status and Reports replace the repositories opened from the URLs.
 	Status  gitsource.Repo
 	Reports gitsource.Repo
+
+	// TrustHubKeys are files with the hub's public keys (SSH .pub lines,
+	// allowed_signers, or an OpenPGP keyring). When set, every
+	// stoker/status commit the agent acts on must be signed by one of
+	// them; any other head is refused and reported Degraded, and the node
+	// keeps its config. Two keys during a hub key rotation.
+	TrustHubKeys []string
+	// SignKeyFile is this node's SSH private key; when set, every report
+	// commit is signed with it (the hub's --require-signed-reports checks
+	// it against the config repo's node signers, principal = node name).
+	SignKeyFile string
 
 	// Once makes Run return when the node is idle (converged, refused or
 	// failed) or a reboot was requested, after flushing the report.
@@ -133,6 +145,8 @@ type agent struct {
 	// check, so the monitor never sees the agent's own writes.
 	mu    sync.Mutex
 	drift *driftMonitor
+	// hubKeys, when set, must have signed every status head acted on.
+	hubKeys *trust.Set
 }
 
 // Run runs the agent until ctx ends (or, with Once, until it is idle).
@@ -208,6 +222,24 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 	}
+	var hubKeys *trust.Set
+	if len(o.TrustHubKeys) > 0 {
+		if hubKeys, err = trust.LoadFiles(o.TrustHubKeys...); err != nil {
+			return nil, fmt.Errorf("agent: --trust-hub-key: %w", err)
+		}
+		if hubKeys.Empty() {
+			return nil, fmt.Errorf("agent: --trust-hub-key %s: no keys", strings.Join(o.TrustHubKeys, ", "))
+		}
+	}
+	var signer gitsource.Signer
+	if o.SignKeyFile != "" {
+		s, err := trust.LoadSSHSigner(o.SignKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent: --sign-key: %w", err)
+		}
+		signer = s
+		log.WithField("key", s.Fingerprint()).Info("signing reports")
+	}
 	if o.Status == nil || o.Reports == nil {
 		statusURL := firstNonEmpty(o.StatusRepoURL, o.RepoURL)
 		reportsURL := firstNonEmpty(o.ReportsRepoURL, o.RepoURL)
@@ -215,7 +247,7 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 			return nil, errors.New("agent: --repo is required")
 		}
 		if o.Status == nil {
-			g, err := gitsource.Open(gitsource.Options{URL: statusURL, WorkDir: o.WorkDir, Auth: o.Auth, Logger: log})
+			g, err := gitsource.Open(gitsource.Options{URL: statusURL, WorkDir: o.WorkDir, Auth: o.Auth, Logger: log, Signer: signer})
 			if err != nil {
 				return nil, fmt.Errorf("agent: %w", err)
 			}
@@ -225,7 +257,7 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 			}
 		}
 		if o.Reports == nil {
-			g, err := gitsource.Open(gitsource.Options{URL: reportsURL, WorkDir: o.WorkDir, Auth: o.Auth, Logger: log})
+			g, err := gitsource.Open(gitsource.Options{URL: reportsURL, WorkDir: o.WorkDir, Auth: o.Auth, Logger: log, Signer: signer})
 			if err != nil {
 				return nil, fmt.Errorf("agent: %w", err)
 			}
@@ -243,7 +275,7 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 	}
 	rep := NewReporter(ReporterOptions{Repo: o.Reports, Node: o.Node, Heartbeat: o.Heartbeat,
 		Backoff: o.ReportBackoff, Annotator: o.Annotator, Now: o.Now, Log: log})
-	a := &agent{o: *o, log: log, applier: applier, status: o.Status, reporter: rep, st: st}
+	a := &agent{o: *o, log: log, applier: applier, status: o.Status, reporter: rep, st: st, hubKeys: hubKeys}
 	a.drift = newDriftMonitor(a)
 	return a, nil
 }
@@ -420,6 +452,20 @@ func (a *agent) refresh(ctx context.Context) error {
 		return fmt.Errorf("fetch %s: %w", api.StatusBranch, err)
 	}
 	a.crash("fetched")
+	if a.hubKeys != nil {
+		by, err := a.verifyStatus(ctx, head)
+		if err != nil {
+			var refused *trust.Refused
+			if !errors.As(err, &refused) {
+				return err
+			}
+			refusal := &unverifiedError{head: head, err: refused.Err}
+			a.want = &desired{head: head, err: refusal}
+			a.log.WithField("commit", short(head)).Warn(refusal.Error())
+			return nil
+		}
+		a.log.WithFields(logrus.Fields{"commit": short(head), "key": by.Key}).Debug("status commit signed by the hub")
+	}
 	if last := a.st.StatusCommit; last != "" && last != head {
 		ok, err := a.status.Descends(ctx, api.StatusBranch, last, head)
 		if err != nil {
@@ -459,6 +505,36 @@ func (a *agent) refresh(ctx context.Context) error {
 	a.crash("desired-read")
 	return nil
 }
+
+// verifyStatus checks that head is signed by a trusted hub key.
+func (a *agent) verifyStatus(ctx context.Context, head string) (trust.Verified, error) {
+	h, ok := a.status.(interface{ History() trust.History })
+	if !ok {
+		return trust.Verified{}, fmt.Errorf("verify %s at %s: the status repository cannot show signatures", api.StatusBranch, short(head))
+	}
+	c, err := h.History().Commit(ctx, head)
+	if err != nil {
+		return trust.Verified{}, fmt.Errorf("verify %s at %s: %w", api.StatusBranch, short(head), err)
+	}
+	by, err := a.hubKeys.Verify(c.Signed, "")
+	if err != nil {
+		return trust.Verified{}, &trust.Refused{Commit: head, Err: err}
+	}
+	return by, nil
+}
+
+// unverifiedError refuses a stoker/status head not signed by a trusted
+// hub key.
+type unverifiedError struct {
+	head string
+	err  error
+}
+
+func (e *unverifiedError) Error() string {
+	return fmt.Sprintf("refusing %s at %s: %v (not signed by a key in --trust-hub-key)", api.StatusBranch, e.head, e.err)
+}
+
+func (e *unverifiedError) Unwrap() error { return e.err }
 
 // notForwardError refuses a stoker/status head that does not descend
 // from the last status commit the node acted on.

@@ -53,6 +53,8 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&o.CoreUser, "core-user", "core", "the user whose ssh keys the config manages")
 	f.BoolVar(&o.AutoRollback, "auto-rollback", false, "roll back to the last good config when validation after reboot fails")
 	f.BoolVar(&o.Once, "once", false, "return once the node is converged (or failed) instead of polling")
+	f.StringArrayVar(&o.TrustHubKeys, "trust-hub-key", nil, "file with a hub public key (.pub, allowed_signers or OpenPGP keyring); repeatable; when set, only stoker/status commits signed by one of them are applied")
+	f.StringVar(&o.SignKeyFile, "sign-key", "", "this node's SSH private key: sign every report commit with it")
 	f.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
 	o.Auth.BindFlags(f)
 	kube.bind(f)
