@@ -37,6 +37,11 @@ type Options struct {
 	Root     string
 	StateDir string
 	WorkDir  string
+	// Offline treats Root as a directory tree without a running systemd
+	// (see nodeops.Host). It is implied by Reboot "simulate" with a Root
+	// other than "/"; otherwise a Root other than "/" is a live host whose
+	// systemd must be reachable under it, or the agent refuses to start.
+	Offline bool
 	// Labels are reported for pool membership on hosts without Kubernetes.
 	Labels map[string]string
 	// Interval between status ref checks; Heartbeat between unchanged
@@ -54,6 +59,11 @@ type Options struct {
 	// DriftInterval is how often the drift monitor checks everything, on
 	// top of its inotify watches (default 5m).
 	DriftInterval time.Duration
+	// DrainDeadline is how long a drain may keep failing before the node
+	// is reported Degraded (it keeps retrying, as MCO's drain controller
+	// does); measured from the first attempt, persisted across restarts.
+	// Default DefaultDrainDeadline.
+	DrainDeadline time.Duration
 
 	// Drain (none, exec:CMD), Reboot (systemd, exec:CMD, simulate) and
 	// OSBackend (auto, rpm-ostree, bootc, grubby, none) name the
@@ -197,14 +207,19 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent: create state dir %s: %w", o.StateDir, err)
 	}
+	if o.DrainDeadline <= 0 {
+		o.DrainDeadline = DefaultDrainDeadline
+	}
+	host := nodeops.Host{Root: o.Root, Offline: o.Offline || (o.Root != "/" && o.Reboot == "simulate")}
 	var err error
 	if o.Systemd == nil {
-		if o.Systemd, err = nodeops.NewSystemd(ctx, o.Root); err != nil {
-			return nil, fmt.Errorf("agent: %w", err)
+		if o.Systemd, err = nodeops.NewSystemd(ctx, host); err != nil {
+			return nil, fmt.Errorf("agent: --root %s is a live host, but %w (mount the host's /run below the root, "+
+				"or pass --offline to only edit unit files in a directory tree)", o.Root, err)
 		}
 	}
 	if o.OS == nil {
-		if o.OS, err = nodeops.NewOSBackend(o.OSBackend, o.Root); err != nil {
+		if o.OS, err = nodeops.NewHostOSBackend(o.OSBackend, host); err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 	}
@@ -218,7 +233,7 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 		if spec == "" {
 			spec = "systemd"
 		}
-		if o.Rebooter, err = nodeops.NewRebooter(spec, o.StateDir); err != nil {
+		if o.Rebooter, err = nodeops.NewHostRebooter(spec, o.StateDir, host); err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 	}

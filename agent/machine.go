@@ -30,26 +30,18 @@ func (a *agent) advance(ctx context.Context) (idle bool, err error) {
 		case StagePlanned:
 			if a.abandoned() {
 				log.Info("desired config changed before anything was written; re-planning")
-				if err := a.save(State{Current: st.Current, Cordoned: st.Cordoned}); err != nil {
+				if err := a.save(State{Current: st.Current, Cordoned: a.cordonedBy(ctx, st)}); err != nil {
 					return false, err
 				}
 				continue
 			}
 			if st.Plan != nil && st.Plan.Disruptive() {
-				a.crash("drain-before")
-				log.Info("draining node")
-				cordoned, err := a.o.Drainer.Drain(ctx, a.o.Node)
-				if err != nil {
-					if errors.Is(err, nodeops.ErrDrainBlocked) {
-						a.report(api.StateWorking, err.Error())
-						return false, err
-					}
-					return a.failed(ctx, a.fail(st, fmt.Errorf("drain node: %w", err)))
+				if err := a.drain(ctx, st); err != nil {
+					return false, err
 				}
-				st.Cordoned = st.Cordoned || cordoned
-				a.crash("drain-after")
+				st = a.st
 			}
-			st.Stage = StageDrained
+			st.Stage, st.DrainStarted = StageDrained, time.Time{}
 			if err := a.save(st); err != nil {
 				return false, err
 			}
@@ -58,7 +50,7 @@ func (a *agent) advance(ctx context.Context) (idle bool, err error) {
 		case StageDrained:
 			if a.abandoned() {
 				log.Info("desired config changed before anything was written; re-planning")
-				if err := a.save(State{Current: st.Current, Cordoned: st.Cordoned}); err != nil {
+				if err := a.save(State{Current: st.Current, Cordoned: a.cordonedBy(ctx, st)}); err != nil {
 					return false, err
 				}
 				continue
@@ -265,6 +257,21 @@ func (a *agent) idle(ctx context.Context) (bool, error) {
 	if err != nil {
 		a.report(api.StateDegraded, err.Error())
 		return false, err
+	}
+	if err := a.applier.Reconcilable(cur, d.rendered); err != nil {
+		// Refused before anything is drained or written, as MCO's
+		// reconcilable() refuses before its drain.
+		reason := fmt.Sprintf("refusing %s: %v", d.name(), err)
+		a.log.Warn(reason)
+		if err := a.save(State{Current: st.Current, Cordoned: st.Cordoned, Plan: st.Plan,
+			Reason: reason, Failed: d.name(), FailedAt: a.o.Now().UTC()}); err != nil {
+			return false, err
+		}
+		if err := a.uncordon(ctx); err != nil {
+			return false, err
+		}
+		a.report(api.StateDegraded, reason)
+		return true, nil
 	}
 	if err := saveConfig(a.o.StateDir, d.name(), d.raw); err != nil {
 		return false, err

@@ -53,8 +53,13 @@ type State struct {
 	// start means the node rebooted since.
 	BootID string `json:"bootID,omitempty"`
 	// Cordoned is set when the agent cordoned the node, so it uncordons
-	// only what it cordoned.
+	// only what it cordoned; it is kept when the update is abandoned, so
+	// that cordon is undone too.
 	Cordoned bool `json:"cordoned,omitempty"`
+	// DrainStarted is when the first attempt of the drain in progress was
+	// made (saved before it): the drain deadline counts from it, across
+	// restarts.
+	DrainStarted time.Time `json:"drainStarted,omitempty"`
 	// Plan is the plan of the update in progress, or of the last one.
 	Plan *api.Plan `json:"plan,omitempty"`
 	// Reason is why the last update failed or why validation fails now.

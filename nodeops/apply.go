@@ -222,6 +222,9 @@ func (a *Applier) Apply(ctx context.Context, from, to *api.Rendered) error {
 	log.Info("apply starting")
 	// Check: build both desired states and check every target before
 	// writing anything.
+	if err := a.Reconcilable(from, to); err != nil {
+		return &StepError{Step: "check target config", Err: err, NothingWritten: true}
+	}
 	fromD, err := buildDesired(a.opts.Root, a.opts.CoreUser, from)
 	if err != nil {
 		return &StepError{Step: "check current config", Err: err, NothingWritten: true}

@@ -16,6 +16,13 @@ type Drainer interface {
 	Uncordon(ctx context.Context, node string) error
 }
 
+// CordonChecker is implemented by drainers that can tell whether the node
+// carries their own cordon (kubedrain marks it on the Node), so a cordon
+// made just before a crash is still undone when the update is abandoned.
+type CordonChecker interface {
+	CordonedByUs(ctx context.Context, node string) (bool, error)
+}
+
 // ErrDrainBlocked is matched (errors.Is) by a drain that cannot proceed
 // yet, e.g. because a PodDisruptionBudget allows no eviction now. The
 // caller retries and must not reboot.

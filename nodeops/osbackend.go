@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 )
 
@@ -36,17 +35,30 @@ const (
 	BackendNone      = "none"
 )
 
-// NewOSBackend returns the backend called name ("auto" or "" detects one).
+// NewOSBackend returns the backend called name ("auto" or "" detects one)
+// for the tree at root, with its tools taken from PATH (an offline tree,
+// or the host itself). A live host reached through another root uses
+// NewHostOSBackend.
 func NewOSBackend(name, root string) (OSBackend, error) {
+	return newOSBackend(name, root, Tools{})
+}
+
+// NewHostOSBackend returns the backend called name for host h: on a live
+// host under a root other than "/" its tools run chrooted into the root.
+func NewHostOSBackend(name string, h Host) (OSBackend, error) {
+	return newOSBackend(name, h.Root, toolsFor(h))
+}
+
+func newOSBackend(name, root string, tools Tools) (OSBackend, error) {
 	switch name {
 	case "", "auto":
-		return NewOSBackend(Detect(root), root)
+		return newOSBackend(detect(root, tools), root, tools)
 	case BackendRpmOstree:
-		return &cmdBackend{name: name, bin: RpmOstreeBin}, nil
+		return &cmdBackend{name: name, bin: RpmOstreeBin, tools: tools}, nil
 	case BackendBootc:
-		return &cmdBackend{name: name, bin: BootcBin}, nil
+		return &cmdBackend{name: name, bin: BootcBin, tools: tools}, nil
 	case BackendGrubby:
-		return &cmdBackend{name: name, bin: GrubbyBin}, nil
+		return &cmdBackend{name: name, bin: GrubbyBin, tools: tools}, nil
 	case BackendNone:
 		return noneBackend{}, nil
 	}
@@ -56,8 +68,10 @@ func NewOSBackend(name, root string) (OSBackend, error) {
 // Detect picks a backend for the host at root: an ostree-booted host uses
 // rpm-ostree (bootc when only bootc is installed), a host with grubby uses
 // grubby, anything else none. Binaries are looked up on PATH.
-func Detect(root string) string {
-	has := func(bin string) bool { _, err := exec.LookPath(bin); return err == nil }
+func Detect(root string) string { return detect(root, Tools{}) }
+
+func detect(root string, tools Tools) string {
+	has := tools.Has
 	if p, err := Resolve(root, OSTreeBooted); err == nil {
 		if _, err := os.Stat(p); err == nil {
 			switch {
@@ -90,18 +104,22 @@ func (noneBackend) SwitchImage(_ context.Context, image string) error {
 
 // cmdBackend runs rpm-ostree, bootc or grubby.
 type cmdBackend struct {
-	name string
-	bin  string
+	name  string
+	bin   string
+	tools Tools
 }
 
 func (b *cmdBackend) Name() string { return b.name }
 
 func (b *cmdBackend) run(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, b.bin, args...)
+	cmd, err := b.tools.Command(ctx, b.bin, args...)
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", b.bin, strings.Join(args, " "), err)
+	}
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s %s: %w: %s", b.bin, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("%s %s (%s): %w: %s", b.bin, strings.Join(args, " "), b.tools, err, trimOut(stderr.Bytes()))
 	}
 	return out.String(), nil
 }

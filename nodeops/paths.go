@@ -26,6 +26,14 @@ const (
 	OSTreeBooted = "/run/ostree-booted"
 	// KernelBootIDFile is the kernel's random id of the current boot.
 	KernelBootIDFile = "/proc/sys/kernel/random/boot_id"
+	// SystemdPrivateSocket is PID 1's own D-Bus socket (root only, no bus
+	// daemon needed); SystemBusSocket is the system bus, where logind is.
+	SystemdPrivateSocket = "/run/systemd/private"
+	SystemBusSocket      = "/run/dbus/system_bus_socket"
+	// FIPSFile says whether the running kernel is in FIPS mode.
+	FIPSFile = "/proc/sys/crypto/fips_enabled"
+	// HostPATH is where helper tools are looked up inside the host's root.
+	HostPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	// DevNull is what a masked unit links to.
 	DevNull = "/dev/null"
 	// DefaultStateDir is the agent's default --state-dir.

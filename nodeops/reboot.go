@@ -10,8 +10,6 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
-
-	"github.com/coreos/go-systemd/v22/login1"
 )
 
 var (
@@ -20,12 +18,18 @@ var (
 	_ Rebooter = (*SimulateRebooter)(nil)
 )
 
-// NewRebooter returns the rebooter named by spec: "systemd", "exec:CMD"
-// or "simulate" (which needs stateDir).
+// NewRebooter returns the rebooter named by spec: "systemd" (the logind of
+// this host), "exec:CMD" or "simulate" (which needs stateDir).
 func NewRebooter(spec, stateDir string) (Rebooter, error) {
+	return NewHostRebooter(spec, stateDir, Host{Root: "/"})
+}
+
+// NewHostRebooter is NewRebooter for host h: "systemd" asks the logind of
+// the host at h.Root over the host's system bus.
+func NewHostRebooter(spec, stateDir string, h Host) (Rebooter, error) {
 	switch {
 	case spec == "systemd":
-		return &LogindRebooter{}, nil
+		return &LogindRebooter{Root: h.Root}, nil
 	case spec == "simulate":
 		if stateDir == "" {
 			return nil, errors.New("rebooter simulate: state dir is required")
@@ -41,18 +45,16 @@ func NewRebooter(spec, stateDir string) (Rebooter, error) {
 	return nil, fmt.Errorf("rebooter %q: unknown (want systemd, exec:CMD or simulate)", spec)
 }
 
-// LogindRebooter asks systemd-logind over D-Bus to reboot, as kured does.
-type LogindRebooter struct{}
+// LogindRebooter asks systemd-logind over D-Bus to reboot, as kured does:
+// the logind of the host at Root ("" or "/": this host), over the system
+// bus socket below Root.
+type LogindRebooter struct {
+	Root string
+}
 
-// Reboot implements Rebooter.
-func (LogindRebooter) Reboot(_ context.Context, _ string) error {
-	conn, err := login1.New()
-	if err != nil {
-		return fmt.Errorf("reboot: connect to logind: %w", err)
-	}
-	defer conn.Close()
-	conn.Reboot(false)
-	return nil
+// Reboot implements Rebooter; logind's refusal is returned.
+func (r LogindRebooter) Reboot(ctx context.Context, _ string) error {
+	return rebootThroughLogind(ctx, r.Root)
 }
 
 // ExecRebooter runs Command with sh -c; REBOOT_REASON holds the reason.

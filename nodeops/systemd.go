@@ -10,11 +10,12 @@ import (
 	"sync"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
 )
 
 // Systemd is every systemd operation the applier and the agent need.
-// NewSystemd picks the implementation: D-Bus on a live host (root "/"),
-// `systemctl --root` on a directory tree otherwise.
+// NewSystemd picks the implementation: D-Bus to the host's systemd on a
+// live host, `systemctl --root` on an offline directory tree.
 type Systemd interface {
 	Enable(ctx context.Context, units ...string) error
 	Disable(ctx context.Context, units ...string) error
@@ -35,13 +36,15 @@ var (
 	_ Systemd = (*RootSystemd)(nil)
 )
 
-// NewSystemd returns the D-Bus implementation for root "/" and the offline
-// `systemctl --root` one for any other root.
-func NewSystemd(ctx context.Context, root string) (Systemd, error) {
-	if root == "/" || root == "" {
-		return NewDBusSystemd(ctx)
+// NewSystemd returns the offline `systemctl --root` implementation for an
+// offline host and otherwise the D-Bus one, connected to the systemd of
+// the host at h.Root (see NewHostSystemd); it fails when that systemd
+// cannot be reached, never falling back to offline.
+func NewSystemd(ctx context.Context, h Host) (Systemd, error) {
+	if h.Offline {
+		return &RootSystemd{Root: h.Root}, nil
 	}
-	return &RootSystemd{Root: root}, nil
+	return NewHostSystemd(ctx, h.Root)
 }
 
 // RootSystemd manages enablement in a directory tree with
@@ -154,22 +157,30 @@ func unitFileState(ctx context.Context, root, unit string) (string, error) {
 	return "", fmt.Errorf("%s is-enabled %s under %s: %w: %s", SystemctlBin, unit, root, err, strings.TrimSpace(stderr.String()))
 }
 
-// DBusSystemd talks to the running systemd over D-Bus.
+// DBusSystemd talks to a running systemd over D-Bus: the host's own, also
+// from a container (see NewHostSystemd).
 type DBusSystemd struct {
 	conn *sddbus.Conn
+	// raw carries the manager calls go-systemd does not wrap.
+	raw *dbus.Conn
+	// Socket is the host path of the socket connected to; Version is
+	// the manager's version.
+	Socket  string
+	Version string
 }
 
-// NewDBusSystemd connects to the system systemd.
+// NewDBusSystemd connects to the systemd of this host (root "/").
 func NewDBusSystemd(ctx context.Context) (*DBusSystemd, error) {
-	conn, err := sddbus.NewWithContext(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("connect to systemd over D-Bus: %w", err)
-	}
-	return &DBusSystemd{conn: conn}, nil
+	return NewHostSystemd(ctx, "/")
 }
 
-// Close closes the D-Bus connection.
-func (s *DBusSystemd) Close() { s.conn.Close() }
+// Close closes the D-Bus connections.
+func (s *DBusSystemd) Close() {
+	s.conn.Close()
+	s.raw.Close()
+}
+
+func (s *DBusSystemd) manager() dbus.BusObject { return s.raw.Object(systemdService, systemdPath) }
 
 // Enable implements Systemd.
 func (s *DBusSystemd) Enable(ctx context.Context, units ...string) error {
@@ -203,12 +214,12 @@ func (s *DBusSystemd) Unmask(ctx context.Context, units ...string) error {
 	return nil
 }
 
-// Preset implements Systemd. go-systemd has no PresetUnitFiles call, so
-// this runs `systemctl preset`, which itself goes through D-Bus.
+// Preset implements Systemd with the manager's PresetUnitFiles, which
+// go-systemd does not wrap.
 func (s *DBusSystemd) Preset(ctx context.Context, units ...string) error {
-	cmd := exec.CommandContext(ctx, SystemctlBin, append([]string{"preset"}, units...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("preset %s: %w: %s", strings.Join(units, " "), err, strings.TrimSpace(string(out)))
+	call := s.manager().CallWithContext(ctx, systemdManager+".PresetUnitFiles", 0, units, false, true)
+	if call.Err != nil {
+		return fmt.Errorf("preset %s: %w", strings.Join(units, " "), call.Err)
 	}
 	return nil
 }
@@ -248,7 +259,17 @@ func (s *DBusSystemd) job(ctx context.Context, what, unit string,
 	}
 }
 
-// UnitFileState implements Systemd.
+// UnitFileState implements Systemd with the manager's GetUnitFileState;
+// a unit systemd has no file for is "not-found", as systemctl says.
 func (s *DBusSystemd) UnitFileState(ctx context.Context, unit string) (string, error) {
-	return unitFileState(ctx, "/", unit)
+	var state string
+	err := s.manager().CallWithContext(ctx, systemdManager+".GetUnitFileState", 0, unit).Store(&state)
+	var derr dbus.Error
+	if errors.As(err, &derr) && (derr.Name == "org.freedesktop.systemd1.NoSuchUnit" || derr.Name == "org.freedesktop.DBus.Error.FileNotFound") {
+		return "not-found", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("unit file state of %s: %w", unit, err)
+	}
+	return state, nil
 }

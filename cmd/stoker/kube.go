@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/pflag"
@@ -19,6 +20,8 @@ type kubeFlags struct {
 	kubeconfig  string
 	inCluster   bool
 	leaderElect bool
+	// drainBackoff is the agent's first drain retry delay.
+	drainBackoff time.Duration
 }
 
 func (k *kubeFlags) bind(f *pflag.FlagSet) {
@@ -66,7 +69,8 @@ func (k *kubeFlags) wireAgent(_ context.Context, o *agent.Options, log *logrus.L
 		return err
 	}
 	if o.Drain == "kube" {
-		o.Drainer = kubedrain.New(kubedrain.Options{Client: client, Log: log.WithField("component", "drain")})
+		o.Drainer = kubedrain.New(kubedrain.Options{Client: client, Log: log.WithField("component", "drain"),
+			Backoff: kubedrain.Backoff(k.drainBackoff, 2*time.Minute)})
 	}
 	o.Annotator = &kubedrain.Annotator{Client: client}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/drain"
 
@@ -27,14 +29,8 @@ import (
 // undo, and a node an administrator cordoned is never uncordoned by Stoker.
 const CordonedAnnotation = "stoker.dev/cordoned"
 
-// ErrDeadline is matched (errors.Is) by a drain that did not finish within
-// Options.Deadline. Unlike nodeops.ErrDrainBlocked it is final: the caller
-// reports the node Degraded.
-var ErrDeadline = errors.New("drain deadline exceeded")
-
 // Defaults for Options.
 const (
-	DefaultDeadline       = time.Hour
 	DefaultAttemptTimeout = 90 * time.Second
 	DefaultCallTimeout    = 30 * time.Second
 	DefaultPollInterval   = time.Second
@@ -68,19 +64,25 @@ func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
 
 // DefaultBackoff doubles from 5s up to 2 minutes.
 func DefaultBackoff(attempt int) time.Duration {
-	d := 5 * time.Second
-	for i := 1; i < attempt && d < 2*time.Minute; i++ {
-		d *= 2
+	return Backoff(5*time.Second, 2*time.Minute)(attempt)
+}
+
+// Backoff returns the wait before retry n (n >= 1) of a
+// wait.Backoff that starts at first and doubles up to limit.
+func Backoff(first, limit time.Duration) func(attempt int) time.Duration {
+	return func(attempt int) time.Duration {
+		b := wait.Backoff{Duration: first, Factor: 2, Steps: math.MaxInt32, Cap: limit}
+		d := first
+		for i := 0; i < attempt; i++ {
+			d = b.Step()
+		}
+		return d
 	}
-	return min(d, 2*time.Minute)
 }
 
 // Options configure a Drainer.
 type Options struct {
 	Client kubernetes.Interface
-	// Deadline bounds a whole drain, from the first attempt (across calls
-	// of Drain for the same node) to success; default 1h.
-	Deadline time.Duration
 	// AttemptTimeout bounds one pass of evictions and waiting for the pods
 	// to go; default 90s.
 	AttemptTimeout time.Duration
@@ -92,7 +94,7 @@ type Options struct {
 	// Backoff is the wait before attempt n (n >= 1 is the first retry);
 	// default DefaultBackoff.
 	Backoff func(attempt int) time.Duration
-	// Clock measures the deadline and sleeps the backoff; default RealClock.
+	// Clock sleeps the backoff; default RealClock.
 	Clock Clock
 	// Log receives one line per start, retry, block, finish and failure.
 	Log logrus.FieldLogger
@@ -104,28 +106,24 @@ type Drainer struct {
 	opts Options
 
 	mu sync.Mutex
-	// drains remembers, per node, a drain in progress across Drain calls:
-	// when it started and how many attempts failed, for the deadline and
-	// the backoff.
+	// drains remembers, per node, how many attempts of the drain in
+	// progress failed, for the backoff. The drain's deadline is the
+	// caller's: the agent keeps its start in its persisted state.
 	drains map[string]*progress
 }
 
 type progress struct {
-	started  time.Time
 	failures int
-	last     error
 }
 
 var (
 	_ nodeops.Drainer       = (*Drainer)(nil)
+	_ nodeops.CordonChecker = (*Drainer)(nil)
 	_ nodeops.NodeAnnotator = (*Annotator)(nil)
 )
 
 // New returns a Drainer with opts' zero fields defaulted.
 func New(opts Options) *Drainer {
-	if opts.Deadline <= 0 {
-		opts.Deadline = DefaultDeadline
-	}
 	if opts.AttemptTimeout <= 0 {
 		opts.AttemptTimeout = DefaultAttemptTimeout
 	}
@@ -147,66 +145,50 @@ func New(opts Options) *Drainer {
 	return &Drainer{opts: opts, drains: map[string]*progress{}}
 }
 
-// Drain cordons node and evicts its pods (DaemonSet pods stay, emptyDir data
-// is deleted, unmanaged pods are deleted too, each pod gets its own grace
-// period), retrying failed attempts with backoff.
+// Drain cordons node and makes one attempt at evicting its pods
+// (DaemonSet pods stay, emptyDir data is deleted, unmanaged pods are
+// deleted too, each pod gets its own grace period). When an earlier call
+// of the same drain failed, it first waits out the backoff.
 //
-// A PodDisruptionBudget that allows no eviction returns at once a
-// *nodeops.DrainBlockedError naming it: the caller reports it and calls
-// Drain again later; the next call waits out the backoff first. Once
-// Options.Deadline has passed since the drain's first attempt, Drain
-// returns an error matching ErrDeadline (and not ErrDrainBlocked).
+// A PodDisruptionBudget that allows no eviction returns a
+// *nodeops.DrainBlockedError naming it; any other failure (an API error, a
+// pod that does not go within AttemptTimeout) returns that error. Either
+// way the caller reports it and calls Drain again: there is no final
+// failure here, the caller owns the deadline.
 //
 // cordoned is true when Stoker made the node unschedulable, in this call or
-// an earlier call of the same drain; a node already cordoned by someone
-// else gives false.
+// an earlier one (the Node carries CordonedAnnotation); a node already
+// cordoned by someone else gives false.
 func (d *Drainer) Drain(ctx context.Context, node string) (cordoned bool, err error) {
 	log := d.opts.Log.WithFields(logrus.Fields{"node": node, "action": "drain"})
 	p := d.progress(node)
+	if p.failures > 0 {
+		if err := d.opts.Clock.Sleep(ctx, d.opts.Backoff(p.failures)); err != nil {
+			return false, fmt.Errorf("drain node %s: wait before retry: %w", node, err)
+		}
+	}
 	cordoned, err = d.cordon(ctx, node)
 	if err != nil {
+		p.failures++
 		return false, err
 	}
-	for {
-		if d.opts.Clock.Now().Sub(p.started) > d.opts.Deadline {
-			err := fmt.Errorf("drain node %s: %w after %s", node, ErrDeadline, d.opts.Deadline)
-			if p.last != nil {
-				err = fmt.Errorf("drain node %s: %w after %s (last: %s)", node, ErrDeadline, d.opts.Deadline, p.last)
-			}
-			log.WithError(err).Error("drain failed")
-			d.forget(node)
-			return cordoned, err
-		}
-		if p.failures > 0 {
-			wait := d.opts.Backoff(p.failures)
-			if rest := d.opts.Deadline - d.opts.Clock.Now().Sub(p.started); wait > rest {
-				wait = rest + time.Millisecond
-			}
-			if err := d.opts.Clock.Sleep(ctx, wait); err != nil {
-				return cordoned, fmt.Errorf("drain node %s: wait before retry: %w", node, err)
-			}
-			if d.opts.Clock.Now().Sub(p.started) > d.opts.Deadline {
-				continue
-			}
-		}
-		log.WithField("attempt", p.failures+1).Info("drain started")
-		err := d.attempt(ctx, node)
-		if err == nil {
-			log.Info("drain finished")
-			d.forget(node)
-			return cordoned, nil
-		}
-		p.failures++
-		p.last = err
-		if ctx.Err() != nil {
-			return cordoned, fmt.Errorf("drain node %s: %w", node, err)
-		}
-		if errors.Is(err, nodeops.ErrDrainBlocked) {
-			log.WithError(err).Warn("drain blocked")
-			return cordoned, err
-		}
+	log.WithField("attempt", p.failures+1).Info("drain started")
+	err = d.attempt(ctx, node)
+	if err == nil {
+		log.Info("drain finished")
+		d.forget(node)
+		return cordoned, nil
+	}
+	p.failures++
+	switch {
+	case ctx.Err() != nil:
+		return cordoned, fmt.Errorf("drain node %s: %w", node, err)
+	case errors.Is(err, nodeops.ErrDrainBlocked):
+		log.WithError(err).Warn("drain blocked")
+	default:
 		log.WithError(err).Warn("drain attempt failed, will retry")
 	}
+	return cordoned, err
 }
 
 func (d *Drainer) progress(node string) *progress {
@@ -214,7 +196,7 @@ func (d *Drainer) progress(node string) *progress {
 	defer d.mu.Unlock()
 	p := d.drains[node]
 	if p == nil {
-		p = &progress{started: d.opts.Clock.Now()}
+		p = &progress{}
 		d.drains[node] = p
 	}
 	return p
@@ -268,17 +250,51 @@ func (d *Drainer) cordon(ctx context.Context, node string) (bool, error) {
 	}
 }
 
-// Uncordon makes node schedulable again and drops the cordoned mark.
-func (d *Drainer) Uncordon(ctx context.Context, node string) error {
-	d.forget(node)
-	patch := []byte(`{"metadata":{"annotations":{"` + CordonedAnnotation + `":null}},"spec":{"unschedulable":null}}`)
+// CordonedByUs reports whether node carries Stoker's cordon mark.
+func (d *Drainer) CordonedByUs(ctx context.Context, node string) (bool, error) {
 	cctx, cancel := d.call(ctx)
 	defer cancel()
-	if _, err := d.opts.Client.CoreV1().Nodes().Patch(cctx, node, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("uncordon node %s: %w", node, err)
+	n, err := d.opts.Client.CoreV1().Nodes().Get(cctx, node, metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("read cordon of node %s: %w", node, err)
 	}
-	d.opts.Log.WithFields(logrus.Fields{"node": node, "action": "uncordon"}).Info("node uncordoned")
-	return nil
+	return n.Annotations[CordonedAnnotation] == "true", nil
+}
+
+// Uncordon makes node schedulable again and drops the cordoned mark, only
+// when the mark is there: a cordon someone else made stays. The patch is
+// guarded by the resourceVersion read.
+func (d *Drainer) Uncordon(ctx context.Context, node string) error {
+	d.forget(node)
+	for try := 0; ; try++ {
+		cctx, cancel := d.call(ctx)
+		n, err := d.opts.Client.CoreV1().Nodes().Get(cctx, node, metav1.GetOptions{})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("uncordon node %s: get: %w", node, err)
+		}
+		if n.Annotations[CordonedAnnotation] != "true" {
+			return nil
+		}
+		patch, _ := json.Marshal(map[string]any{
+			"metadata": map[string]any{
+				"resourceVersion": n.ResourceVersion,
+				"annotations":     map[string]any{CordonedAnnotation: nil},
+			},
+			"spec": map[string]any{"unschedulable": nil},
+		})
+		cctx, cancel = d.call(ctx)
+		_, err = d.opts.Client.CoreV1().Nodes().Patch(cctx, node, types.MergePatchType, patch, metav1.PatchOptions{})
+		cancel()
+		if apierrors.IsConflict(err) && try < 5 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("uncordon node %s: %w", node, err)
+		}
+		d.opts.Log.WithFields(logrus.Fields{"node": node, "action": "uncordon"}).Info("node uncordoned")
+		return nil
+	}
 }
 
 // helper returns kubectl's drain helper with Stoker's policy, its API calls

@@ -3,6 +3,7 @@ package kubedrain_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -293,26 +294,26 @@ func TestDrainKeepsForeignCordon(t *testing.T) {
 	}
 }
 
-// TestDrainDeadline: a drain that cannot finish ends with ErrDeadline,
-// which is final (not ErrDrainBlocked), and says what blocked it.
-func TestDrainDeadline(t *testing.T) {
+// TestDrainRetries: a drain that cannot finish is never final here: every
+// call makes one attempt and returns what blocks it (a PDB, a pod that does
+// not go), the backoff before each retry grows (a wait.Backoff), and the
+// deadline is the caller's (agent.DefaultDrainDeadline, persisted).
+func TestDrainRetries(t *testing.T) {
 	kubeapi.Need(t, srv)
 	c := srv.Client(t)
 	for _, tc := range []struct {
 		name      string
 		pdb       bool
-		wantCalls int // Drain calls until the deadline, > 1 when blocked calls return
+		blocked   bool
 		wantInErr string
 	}{
-		// A PDB that never allows: each call returns DrainBlockedError
-		// after the backoff; the caller calls again until the deadline.
-		{name: "pdb", pdb: true, wantInErr: "PodDisruptionBudget drain-deadline-pdb/web"},
-		// A pod that never terminates (no kubelet): attempts time out and
-		// are retried inside one call until the deadline.
-		{name: "stuck", wantCalls: 1, wantInErr: "wait for pod drain-deadline-stuck/web-0"},
+		// A PDB that never allows: each call returns DrainBlockedError.
+		{name: "pdb", pdb: true, blocked: true, wantInErr: "PodDisruptionBudget drain-retry-pdb/web"},
+		// A pod that never terminates (no kubelet): each attempt times out.
+		{name: "stuck", wantInErr: "wait for pod drain-retry-stuck/web-0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			node, ns := "drain-deadline-"+tc.name, "drain-deadline-"+tc.name
+			node, ns := "drain-retry-"+tc.name, "drain-retry-"+tc.name
 			createNode(t, c, node, false)
 			createNamespace(t, c, ns)
 			createRunningPod(t, c, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-0", Labels: map[string]string{"app": "web"}}}, node)
@@ -321,40 +322,51 @@ func TestDrainDeadline(t *testing.T) {
 			}
 			clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 			d := kubedrain.New(kubedrain.Options{
-				Client: c, Clock: clock, Deadline: 10 * time.Minute,
+				Client: c, Clock: clock, Backoff: kubedrain.Backoff(time.Second, 4*time.Second),
 				AttemptTimeout: 500 * time.Millisecond, PollInterval: 50 * time.Millisecond, Log: quietLog(),
 			})
-			var err error
-			calls := 0
-			for calls < 100 {
-				calls++
-				_, err = d.Drain(ctxT(t), node)
-				if !errors.Is(err, nodeops.ErrDrainBlocked) {
-					break
+			for call := 1; call <= 4; call++ {
+				cordoned, err := d.Drain(ctxT(t), node)
+				if err == nil {
+					t.Fatalf("call %d: Drain succeeded although the node cannot be drained", call)
+				}
+				if errors.Is(err, nodeops.ErrDrainBlocked) != tc.blocked {
+					t.Errorf("call %d: Drain = %v, want blocked %v", call, err, tc.blocked)
+				}
+				if !strings.Contains(err.Error(), tc.wantInErr) {
+					t.Errorf("call %d: error %q does not name %q", call, err, tc.wantInErr)
+				}
+				if !cordoned {
+					t.Errorf("call %d: cordoned = false, want true", call)
 				}
 			}
-			if !errors.Is(err, kubedrain.ErrDeadline) || errors.Is(err, nodeops.ErrDrainBlocked) {
-				t.Fatalf("Drain past its deadline = %v, want ErrDeadline and not ErrDrainBlocked", err)
+			want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+			if fmt.Sprint(clock.slept) != fmt.Sprint(want) {
+				t.Errorf("backoff before the retries = %v, want %v", clock.slept, want)
 			}
-			if !strings.Contains(err.Error(), tc.wantInErr) {
-				t.Errorf("error %q does not name %q", err, tc.wantInErr)
-			}
-			if tc.wantCalls > 0 && calls != tc.wantCalls {
-				t.Errorf("Drain calls = %d, want %d", calls, tc.wantCalls)
-			}
-			if tc.pdb && calls < 3 {
-				t.Errorf("Drain calls = %d, want several blocked calls before the deadline", calls)
-			}
-			if got := clock.Now().Sub(time.Unix(1_700_000_000, 0)); got < 10*time.Minute {
-				t.Errorf("gave up after %v of backoff, before the 10m deadline", got)
-			}
-			for i := 1; i < len(clock.slept)-1; i++ {
-				if clock.slept[i] < clock.slept[i-1] {
-					t.Errorf("backoff shrank: %v", clock.slept)
-					break
-				}
+			if !podExists(t, c, ns, "web-0") && tc.pdb {
+				t.Errorf("web-0 was removed although its PDB allowed no disruption")
 			}
 		})
+	}
+}
+
+// TestUncordonOnlyOurs: Uncordon of a node someone else cordoned leaves it
+// cordoned; CordonedByUs tells the two apart.
+func TestUncordonOnlyOurs(t *testing.T) {
+	kubeapi.Need(t, srv)
+	c := srv.Client(t)
+	const node = "uncordon-foreign"
+	createNode(t, c, node, true)
+	d := kubedrain.New(kubedrain.Options{Client: c, Log: quietLog()})
+	if mine, err := d.CordonedByUs(ctxT(t), node); err != nil || mine {
+		t.Fatalf("CordonedByUs of an administrator's cordon = %v, %v; want false", mine, err)
+	}
+	if err := d.Uncordon(ctxT(t), node); err != nil {
+		t.Fatal(err)
+	}
+	if n := getNode(t, c, node); !n.Spec.Unschedulable {
+		t.Errorf("Uncordon undid a cordon Stoker did not make")
 	}
 }
 
