@@ -173,10 +173,13 @@ func ValidateIgnition(cfg ign3types.Config, field string, opts ValidationOptions
 		}
 	}
 
-	// Systemd: names must stay inside /etc/systemd/system.
+	// Systemd: unit names as systemd reads them; dropin names must stay
+	// inside the unit's .d directory.
 	for i, u := range cfg.Systemd.Units {
 		fld := idx(f("systemd"), "units", i)
-		checkUnitName(&ps, fld+".name", u.Name)
+		if err := ValidUnitName(u.Name); err != nil {
+			problemf(&ps, fld+".name", "%v", err)
+		}
 		for j, d := range u.Dropins {
 			checkUnitName(&ps, idx(fld, "dropins", j)+".name", d.Name)
 		}

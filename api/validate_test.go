@@ -106,7 +106,7 @@ func TestValidateIgnition(t *testing.T) {
 				{Name: "../../usr/lib/systemd/system/x.service"},
 				{Name: "ok.service", Dropins: []ign3types.Dropin{{Name: "../x.conf"}}},
 			}
-		}, []string{"systemd.units[0].name: name", "systemd.units[1].dropins[0].name: name"}},
+		}, []string{"systemd.units[0].name: unit name", "systemd.units[1].dropins[0].name: name"}},
 		{"ignition kernel arguments", func(c *ign3types.Config) {
 			c.KernelArguments.ShouldExist = []ign3types.KernelArgument{"nosmt"}
 		}, []string{"kernelArguments: Ignition kernelArguments"}},

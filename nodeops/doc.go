@@ -37,6 +37,12 @@
 //     gone (left by an older Stoker, which deleted them first) recorded a
 //     finished operation and is removed.
 //
+// Unit names are checked with systemd's own grammar (api.ValidUnitName)
+// before they reach systemctl or D-Bus, and every systemctl call puts
+// "--" before its unit arguments. A name starting with "-" is refused:
+// systemd accepts "-foo.service", but systemctl would read it as an
+// option. That refusal goes beyond MCO, which checks only the suffix.
+//
 // Originals of files Stoker overwrites for the first time are kept under
 // <state-dir>/orig/<path> (MCO keeps <path>.mcdorig) and put back when the
 // file leaves the config. The core user's keys go to

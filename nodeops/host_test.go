@@ -8,6 +8,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
+
+	"stoker.dev/stoker/api"
 )
 
 func TestSimulateRebootAndBootID(t *testing.T) {
@@ -133,5 +137,43 @@ func TestRootSystemdEnablement(t *testing.T) {
 	}
 	if got, _ := sd.UnitFileState(ctx, "nope.service"); got != "not-found" {
 		t.Errorf("missing unit state %q", got)
+	}
+}
+
+// TestSystemctlUnitArguments: every unit reaches systemctl after "--",
+// and a name systemd would not accept (here one starting with "-",
+// which systemctl would read as an option) never reaches it: Apply
+// refuses it naming the unit, the Systemd implementation refuses it too.
+func TestSystemctlUnitArguments(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "systemctl.log")
+	script := "#!/bin/sh\necho \"$*\" >> " + logFile + "\necho disabled\n"
+	must(t, os.WriteFile(filepath.Join(dir, SystemctlBin), []byte(script), 0o755))
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	root := newRoot(t)
+	sd := &RootSystemd{Root: root}
+
+	must(t, sd.Enable(ctx, "a.service", "b@x.timer"))
+	if _, err := sd.UnitFileState(ctx, "a.service"); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"-H.service", "--now", "a b.service"} {
+		if err := sd.Disable(ctx, bad); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("Disable(%q) = %v, want a refusal naming it", bad, err)
+		}
+	}
+	a := newApplier(t, root)
+	r := &api.Rendered{Name: "rendered-worker-x"}
+	r.Config.Systemd.Units = []ign3types.Unit{{Name: "-H.service", Enabled: boolp(true), Contents: strp(svc)}}
+	err := a.Apply(ctx, nil, r)
+	if err == nil || !strings.Contains(err.Error(), "systemd.units[0] (-H.service): name") {
+		t.Errorf("Apply of a unit named -H.service = %v, want a refusal naming the unit", err)
+	}
+	data, err := os.ReadFile(logFile)
+	must(t, err)
+	want := "--root=" + root + " --no-reload enable -- a.service b@x.timer\n--root=" + root + " is-enabled -- a.service\n"
+	if string(data) != want {
+		t.Errorf("systemctl calls:\n%s\nwant\n%s", data, want)
 	}
 }

@@ -96,8 +96,8 @@ func buildDesired(root, coreUser string, r *api.Rendered) (*desired, error) {
 	}
 	for i, u := range cfg.Systemd.Units {
 		field := fmt.Sprintf("rendered config %s: systemd.units[%d] (%s)", r.Name, i, u.Name)
-		if u.Name == "" || strings.Contains(u.Name, "/") {
-			return nil, fmt.Errorf("%s: name: must be a plain unit name", field)
+		if err := api.ValidUnitName(u.Name); err != nil {
+			return nil, fmt.Errorf("%s: name: %w", field, err)
 		}
 		mask := u.Mask != nil && *u.Mask
 		d.units = append(d.units, unitState{Name: u.Name, Enabled: u.Enabled, Mask: mask})

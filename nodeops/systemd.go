@@ -11,6 +11,8 @@ import (
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
+
+	"stoker.dev/stoker/api"
 )
 
 // Systemd is every systemd operation the applier and the agent need.
@@ -58,8 +60,28 @@ type RootSystemd struct {
 	log []string
 }
 
-func (s *RootSystemd) systemctl(ctx context.Context, args ...string) (string, error) {
-	full := append([]string{"--root=" + s.Root, "--no-reload"}, args...)
+// checkUnits refuses any name that is not a systemd unit name (see
+// api.ValidUnitName), before it reaches systemctl or D-Bus.
+func checkUnits(op string, units ...string) error {
+	for _, u := range units {
+		if err := api.ValidUnitName(u); err != nil {
+			return fmt.Errorf("%s %q: %w", op, u, err)
+		}
+	}
+	return nil
+}
+
+// unitArgs is verb, then "--", then the units: nothing after "--" is read
+// as an option, whatever a unit name holds.
+func unitArgs(verb string, units ...string) []string {
+	return append([]string{verb, "--"}, units...)
+}
+
+func (s *RootSystemd) systemctl(ctx context.Context, verb string, units ...string) (string, error) {
+	if err := checkUnits(verb, units...); err != nil {
+		return "", err
+	}
+	full := append([]string{"--root=" + s.Root, "--no-reload"}, unitArgs(verb, units...)...)
 	cmd := exec.CommandContext(ctx, SystemctlBin, full...)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
@@ -85,31 +107,31 @@ func (s *RootSystemd) Log() []string {
 
 // Enable implements Systemd.
 func (s *RootSystemd) Enable(ctx context.Context, units ...string) error {
-	_, err := s.systemctl(ctx, append([]string{"enable"}, units...)...)
+	_, err := s.systemctl(ctx, "enable", units...)
 	return err
 }
 
 // Disable implements Systemd.
 func (s *RootSystemd) Disable(ctx context.Context, units ...string) error {
-	_, err := s.systemctl(ctx, append([]string{"disable"}, units...)...)
+	_, err := s.systemctl(ctx, "disable", units...)
 	return err
 }
 
 // Mask implements Systemd.
 func (s *RootSystemd) Mask(ctx context.Context, units ...string) error {
-	_, err := s.systemctl(ctx, append([]string{"mask"}, units...)...)
+	_, err := s.systemctl(ctx, "mask", units...)
 	return err
 }
 
 // Unmask implements Systemd.
 func (s *RootSystemd) Unmask(ctx context.Context, units ...string) error {
-	_, err := s.systemctl(ctx, append([]string{"unmask"}, units...)...)
+	_, err := s.systemctl(ctx, "unmask", units...)
 	return err
 }
 
 // Preset implements Systemd.
 func (s *RootSystemd) Preset(ctx context.Context, units ...string) error {
-	_, err := s.systemctl(ctx, append([]string{"preset"}, units...)...)
+	_, err := s.systemctl(ctx, "preset", units...)
 	return err
 }
 
@@ -140,7 +162,10 @@ func (s *RootSystemd) UnitFileState(ctx context.Context, unit string) (string, e
 // state and exits non-zero for anything but enabled; an empty answer is
 // an error, "not-found" is reported as such.
 func unitFileState(ctx context.Context, root, unit string) (string, error) {
-	cmd := exec.CommandContext(ctx, SystemctlBin, "--root="+root, "is-enabled", unit)
+	if err := checkUnits("is-enabled", unit); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, SystemctlBin, append([]string{"--root=" + root}, unitArgs("is-enabled", unit)...)...)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	err := cmd.Run()
@@ -184,6 +209,9 @@ func (s *DBusSystemd) manager() dbus.BusObject { return s.raw.Object(systemdServ
 
 // Enable implements Systemd.
 func (s *DBusSystemd) Enable(ctx context.Context, units ...string) error {
+	if err := checkUnits("enable", units...); err != nil {
+		return err
+	}
 	if _, _, err := s.conn.EnableUnitFilesContext(ctx, units, false, true); err != nil {
 		return fmt.Errorf("enable %s: %w", strings.Join(units, " "), err)
 	}
@@ -192,6 +220,9 @@ func (s *DBusSystemd) Enable(ctx context.Context, units ...string) error {
 
 // Disable implements Systemd.
 func (s *DBusSystemd) Disable(ctx context.Context, units ...string) error {
+	if err := checkUnits("disable", units...); err != nil {
+		return err
+	}
 	if _, err := s.conn.DisableUnitFilesContext(ctx, units, false); err != nil {
 		return fmt.Errorf("disable %s: %w", strings.Join(units, " "), err)
 	}
@@ -200,6 +231,9 @@ func (s *DBusSystemd) Disable(ctx context.Context, units ...string) error {
 
 // Mask implements Systemd.
 func (s *DBusSystemd) Mask(ctx context.Context, units ...string) error {
+	if err := checkUnits("mask", units...); err != nil {
+		return err
+	}
 	if _, err := s.conn.MaskUnitFilesContext(ctx, units, false, true); err != nil {
 		return fmt.Errorf("mask %s: %w", strings.Join(units, " "), err)
 	}
@@ -208,6 +242,9 @@ func (s *DBusSystemd) Mask(ctx context.Context, units ...string) error {
 
 // Unmask implements Systemd.
 func (s *DBusSystemd) Unmask(ctx context.Context, units ...string) error {
+	if err := checkUnits("unmask", units...); err != nil {
+		return err
+	}
 	if _, err := s.conn.UnmaskUnitFilesContext(ctx, units, false); err != nil {
 		return fmt.Errorf("unmask %s: %w", strings.Join(units, " "), err)
 	}
@@ -217,6 +254,9 @@ func (s *DBusSystemd) Unmask(ctx context.Context, units ...string) error {
 // Preset implements Systemd with the manager's PresetUnitFiles, which
 // go-systemd does not wrap.
 func (s *DBusSystemd) Preset(ctx context.Context, units ...string) error {
+	if err := checkUnits("preset", units...); err != nil {
+		return err
+	}
 	call := s.manager().CallWithContext(ctx, systemdManager+".PresetUnitFiles", 0, units, false, true)
 	if call.Err != nil {
 		return fmt.Errorf("preset %s: %w", strings.Join(units, " "), call.Err)
@@ -244,6 +284,9 @@ func (s *DBusSystemd) Reload(ctx context.Context, unit string) error {
 
 func (s *DBusSystemd) job(ctx context.Context, what, unit string,
 	start func(context.Context, string, string, chan<- string) (int, error)) error {
+	if err := checkUnits(what, unit); err != nil {
+		return err
+	}
 	done := make(chan string, 1)
 	if _, err := start(ctx, unit, "replace", done); err != nil {
 		return fmt.Errorf("%s %s: %w", what, unit, err)
@@ -262,6 +305,9 @@ func (s *DBusSystemd) job(ctx context.Context, what, unit string,
 // UnitFileState implements Systemd with the manager's GetUnitFileState;
 // a unit systemd has no file for is "not-found", as systemctl says.
 func (s *DBusSystemd) UnitFileState(ctx context.Context, unit string) (string, error) {
+	if err := checkUnits("unit file state of", unit); err != nil {
+		return "", err
+	}
 	var state string
 	err := s.manager().CallWithContext(ctx, systemdManager+".GetUnitFileState", 0, unit).Store(&state)
 	var derr dbus.Error
