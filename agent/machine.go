@@ -283,6 +283,11 @@ func (a *agent) idle(ctx context.Context) (bool, error) {
 		a.log.WithFields(logrus.Fields{"rendered": d.name(), "action": plan.Action}).Debug(c.Reason)
 	}
 	next := State{Current: st.Current, Pending: d.name(), Stage: StagePlanned, Cordoned: st.Cordoned, Plan: &plan}
+	if plan.Unreconcilable != "" {
+		// MCO's daemon refuses such a change on a running node; so does
+		// the agent, before it writes anything.
+		return a.failed(ctx, a.fail(next, fmt.Errorf("unreconcilable: %s", plan.Unreconcilable)))
+	}
 	if err := a.save(next); err != nil {
 		return false, err
 	}

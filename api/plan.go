@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -19,13 +18,22 @@ const (
 )
 
 // PlanChanges diffs two rendered configs and assigns every difference the
-// actions the node disruption policy gives it, with MCO's defaults where
-// the policy is silent: ssh keys → None; files and units → Reboot; kernel
-// arguments, kernel type, extensions, OS image and FIPS → Reboot.
+// actions the node disruption policy in force gives it, as MCO's daemon
+// decides them: policy (the repo's, may be nil) merged over MCO's defaults
+// (MergeClusterPolicies); files by their closest policy path, Reboot when
+// none matches; units (with their dropins) by name, Reboot when none
+// matches; the passwd section (ssh keys in order, passwordHash) by the
+// sshkey policy; kernel arguments, extensions, kernel type and OS image by
+// exact comparison, Reboot. registries.conf under MCO's Special default is a
+// crio reload, plus a drain when the change is unsafe (SafeRegistriesChange).
+// Changes MCO's daemon refuses on a running node (directories, links added
+// or changed, FIPS, disks, filesystems, raid, Ignition kernel arguments,
+// users other than the core user, file append) make the plan
+// Unreconcilable (see checkReconcilable).
 //
-// from may be nil (a fresh node): everything in to is then added. policy
-// may be nil. The result is deterministic (same inputs, same bytes) and
-// PlanChanges has no side effects, so `stoker diff` and the agent share it.
+// from may be nil (a fresh node): everything in to is then added. The
+// result is deterministic (same inputs, same bytes) and PlanChanges has no
+// side effects, so `stoker diff` and the agent share it.
 func PlanChanges(from, to *Rendered, policy *NodeDisruptionPolicy) Plan {
 	if from == nil {
 		from = &Rendered{}
@@ -33,11 +41,13 @@ func PlanChanges(from, to *Rendered, policy *NodeDisruptionPolicy) Plan {
 	if to == nil {
 		to = &Rendered{}
 	}
+	m := mergePolicies(policy)
 	p := Plan{From: from.Name, To: to.Name}
 	p.Changes = append(p.Changes, osChanges(from, to)...)
-	p.Changes = append(p.Changes, fileChanges(from, to, policy)...)
-	p.Changes = append(p.Changes, unitChanges(from, to, policy)...)
-	p.Changes = append(p.Changes, sshChanges(from, to, policy)...)
+	p.Changes = append(p.Changes, fileChanges(from, to, m)...)
+	p.Changes = append(p.Changes, unitChanges(from, to, m)...)
+	p.Changes = append(p.Changes, passwdChanges(from, to, m)...)
+	p.Changes = append(p.Changes, storageNodeChanges(from, to)...)
 	sort.SliceStable(p.Changes, func(i, j int) bool {
 		a, b := p.Changes[i], p.Changes[j]
 		if ka, kb := kindOrder(a.Kind), kindOrder(b.Kind); ka != kb {
@@ -55,6 +65,10 @@ func PlanChanges(from, to *Rendered, policy *NodeDisruptionPolicy) Plan {
 				p.Action = a.Type
 			}
 		}
+	}
+	if why := checkReconcilable(from, to); why != "" {
+		p.Action = ActionUnreconcilable
+		p.Unreconcilable = why
 	}
 	return p
 }
@@ -74,9 +88,9 @@ func (p Plan) Needs(t ActionType) bool {
 }
 
 // Disruptive reports whether p must drain the node first: its strongest
-// action is Drain or Reboot.
+// action is Drain or Reboot (an Unreconcilable plan is never applied).
 func (p Plan) Disruptive() bool {
-	return p.Action.Strength() >= ActionDrain.Strength()
+	return p.Action == ActionDrain || p.Action == ActionReboot
 }
 
 // Services returns the sorted, de-duplicated service names the plan's
@@ -122,66 +136,84 @@ func (p Plan) UnitsChanged() bool {
 // Summary is a one-line description for logs and commit messages, e.g.
 // "3 changes; Reboot".
 func (p Plan) Summary() string {
-	return fmt.Sprintf("%d change(s); %s", len(p.Changes), p.Action)
+	s := fmt.Sprintf("%d change(s); %s", len(p.Changes), p.Action)
+	if p.Unreconcilable != "" {
+		s += ": " + p.Unreconcilable
+	}
+	return s
 }
 
 func kindOrder(k ChangeKind) int {
-	switch k {
-	case ChangeOSImage:
-		return 0
-	case ChangeKernelType:
-		return 1
-	case ChangeKargs:
-		return 2
-	case ChangeExtensions:
-		return 3
-	case ChangeFIPS:
-		return 4
-	case ChangeFile:
-		return 5
-	case ChangeUnit:
-		return 6
-	case ChangeDropin:
-		return 7
-	case ChangeSSHKey:
-		return 8
+	order := []ChangeKind{ChangeOSImage, ChangeKernelType, ChangeKargs, ChangeExtensions, ChangeFIPS, ChangeIgnition,
+		ChangeFile, ChangeDirectory, ChangeLink, ChangeUnit, ChangeDropin, ChangeSSHKey}
+	if i := slices.Index(order, k); i >= 0 {
+		return i
 	}
-	return 9
+	return len(order)
 }
 
 var rebootDefault = []Action{{Type: ActionReboot}}
 
+// osChanges compares the non-Ignition fields as newMachineConfigDiff does:
+// kernel arguments and extensions by exact equality (order matters; nil and
+// empty are equal), the kernel type canonicalised, the OS image by string.
+// Each is a Reboot; FIPS is refused (see checkReconcilable).
 func osChanges(from, to *Rendered) []Change {
 	var out []Change
-	add := func(kind ChangeKind, op, what string) {
-		out = append(out, Change{Kind: kind, Op: op, Actions: rebootDefault,
-			Reason: what + ": Reboot (MCO default)"})
+	add := func(kind ChangeKind, op, what string, actions []Action) {
+		reason := what + ": Reboot (MCO default)"
+		if len(actions) == 0 {
+			reason = what + ": " + unreconcilableReasonPrefix + "FIPS cannot change on a running node"
+		}
+		out = append(out, Change{Kind: kind, Op: op, Actions: actions, Reason: reason})
 	}
 	if from.OSImageURL != to.OSImageURL {
 		add(ChangeOSImage, opOf(from.OSImageURL != "", to.OSImageURL != ""),
-			fmt.Sprintf("osImageURL %q → %q", from.OSImageURL, to.OSImageURL))
+			fmt.Sprintf("osImageURL %q → %q", from.OSImageURL, to.OSImageURL), rebootDefault)
 	}
-	if from.KernelType != to.KernelType {
-		add(ChangeKernelType, opOf(from.KernelType != "", to.KernelType != ""),
-			fmt.Sprintf("kernelType %q → %q", orDefault(from.KernelType), orDefault(to.KernelType)))
+	if fk, tk := CanonicalKernelType(from.KernelType), CanonicalKernelType(to.KernelType); fk != tk {
+		add(ChangeKernelType, opOf(fk != KernelTypeDefault, tk != KernelTypeDefault),
+			fmt.Sprintf("kernelType %q → %q", fk, tk), rebootDefault)
 	}
-	if added, removed := listDiff(from.KernelArguments, to.KernelArguments); len(added)+len(removed) > 0 {
-		add(ChangeKargs, OpChanged, "kernel arguments"+describeListDiff(added, removed)+" changed")
+	if !equalLists(from.KernelArguments, to.KernelArguments) {
+		add(ChangeKargs, OpChanged, "kernel arguments"+describeListChange(from.KernelArguments, to.KernelArguments)+" changed", rebootDefault)
 	}
-	if added, removed := listDiff(from.Extensions, to.Extensions); len(added)+len(removed) > 0 {
-		add(ChangeExtensions, OpChanged, "extensions"+describeListDiff(added, removed)+" changed")
+	if !equalLists(from.Extensions, to.Extensions) {
+		add(ChangeExtensions, OpChanged, "extensions"+describeListChange(from.Extensions, to.Extensions)+" changed", rebootDefault)
 	}
 	if from.FIPS != to.FIPS {
-		add(ChangeFIPS, OpChanged, fmt.Sprintf("fips %t → %t", from.FIPS, to.FIPS))
+		add(ChangeFIPS, OpChanged, fmt.Sprintf("fips %t → %t", from.FIPS, to.FIPS), nil)
 	}
 	return out
 }
 
-func orDefault(s string) string {
-	if s == "" {
-		return "default"
+// CanonicalKernelType maps a kernel type to the one MCO's daemon acts on
+// (helpers.CanonicalizeKernelType): realtime and 64k-pages, else default.
+func CanonicalKernelType(kt string) string {
+	switch kt {
+	case KernelTypeRealtime, KernelType64kPages:
+		return kt
 	}
-	return s
+	return KernelTypeDefault
+}
+
+func equalLists(a, b []string) bool {
+	return (len(a) == 0 && len(b) == 0) || slices.Equal(a, b)
+}
+
+func describeListChange(from, to []string) string {
+	added, removed := listDiff(from, to)
+	var parts []string
+	if len(added) > 0 {
+		parts = append(parts, "+"+strings.Join(added, " +"))
+	}
+	if len(removed) > 0 {
+		parts = append(parts, "-"+strings.Join(removed, " -"))
+	}
+	if len(parts) == 0 {
+		return " (order)"
+	}
+	return " (" + strings.Join(parts, " ") + ")"
 }
 
 func opOf(inFrom, inTo bool) string {
@@ -194,275 +226,12 @@ func opOf(inFrom, inTo bool) string {
 	return OpChanged
 }
 
-// listDiff compares two lists as multisets, as MCO does for kernel
-// arguments: an argument given twice must be given twice.
-func listDiff(from, to []string) (added, removed []string) {
-	count := map[string]int{}
-	for _, s := range from {
-		count[s]++
-	}
-	for _, s := range to {
-		if count[s] > 0 {
-			count[s]--
-			continue
-		}
-		added = append(added, s)
-	}
-	for _, s := range from {
-		if count[s] > 0 {
-			count[s]--
-			removed = append(removed, s)
-		}
-	}
-	return added, removed
-}
-
-// KernelArgsDiff returns the kernel arguments to append and to delete to
-// move a node from one rendered config to another.
-func KernelArgsDiff(from, to *Rendered) (add, remove []string) {
-	var f, t []string
-	if from != nil {
-		f = from.KernelArguments
-	}
-	if to != nil {
-		t = to.KernelArguments
-	}
-	return listDiff(f, t)
-}
-
-func describeListDiff(added, removed []string) string {
-	var parts []string
-	if len(added) > 0 {
-		parts = append(parts, "+"+strings.Join(added, " +"))
-	}
-	if len(removed) > 0 {
-		parts = append(parts, "-"+strings.Join(removed, " -"))
-	}
-	return " (" + strings.Join(parts, " ") + ")"
-}
-
-func fileChanges(from, to *Rendered, policy *NodeDisruptionPolicy) []Change {
-	fromFiles := filesByPath(from)
-	toFiles := filesByPath(to)
-	var out []Change
-	for _, path := range unionKeys(fromFiles, toFiles) {
-		f, inFrom := fromFiles[path]
-		t, inTo := toFiles[path]
-		if inFrom && inTo && sameJSON(f, t) {
-			continue
-		}
-		op := opOf(inFrom, inTo)
-		actions, reason := filePolicy(policy, path)
-		out = append(out, Change{Kind: ChangeFile, Path: path, Op: op, Actions: actions,
-			Reason: path + " " + op + "; " + reason})
-	}
-	return out
-}
-
-// filePolicy finds the policy entry whose path is the longest match for
-// path: the path itself, or a directory above it (MCO's semantics).
-func filePolicy(policy *NodeDisruptionPolicy, path string) ([]Action, string) {
-	best := -1
-	if policy != nil {
-		for i, fp := range policy.Files {
-			if !pathMatches(fp.Path, path) {
-				continue
-			}
-			if best < 0 || len(strings.TrimSuffix(fp.Path, "/")) > len(strings.TrimSuffix(policy.Files[best].Path, "/")) {
-				best = i
-			}
-		}
-	}
-	if best < 0 {
-		return rebootDefault, "no policy matches: Reboot (MCO default)"
-	}
-	fp := policy.Files[best]
-	return normalizeActions(fp.Actions), "policy for " + fp.Path + ": " + describeActions(fp.Actions)
-}
-
-func pathMatches(policyPath, path string) bool {
-	if policyPath == "" {
-		return false
-	}
-	if policyPath == path {
-		return true
-	}
-	dir := strings.TrimSuffix(policyPath, "/")
-	return strings.HasPrefix(path, dir+"/")
-}
-
-func unitChanges(from, to *Rendered, policy *NodeDisruptionPolicy) []Change {
-	fromUnits := unitsByName(from)
-	toUnits := unitsByName(to)
-	var out []Change
-	for _, name := range unionKeys(fromUnits, toUnits) {
-		f, inFrom := fromUnits[name]
-		t, inTo := toUnits[name]
-		actions, reason := unitPolicy(policy, name)
-		fu, tu := f, t
-		fu.Dropins, tu.Dropins = nil, nil
-		if !(inFrom && inTo && sameJSON(fu, tu)) {
-			op := opOf(inFrom, inTo)
-			what := name + " " + op
-			if op == OpChanged {
-				what = name + " " + describeUnitChange(f, t)
-			}
-			out = append(out, Change{Kind: ChangeUnit, Name: name, Op: op, Actions: actions,
-				Reason: what + "; " + reason})
-		}
-		fd := dropinsByName(f.Dropins)
-		td := dropinsByName(t.Dropins)
-		for _, dn := range unionKeys(fd, td) {
-			a, inA := fd[dn]
-			b, inB := td[dn]
-			if inA && inB && sameJSON(a, b) {
-				continue
-			}
-			op := opOf(inA, inB)
-			out = append(out, Change{Kind: ChangeDropin, Name: name + "/" + dn, Op: op, Actions: actions,
-				Reason: "dropin " + name + "/" + dn + " " + op + "; " + reason})
-		}
-	}
-	return out
-}
-
-func describeUnitChange(f, t ign3types.Unit) string {
-	var parts []string
-	if !reflect.DeepEqual(f.Contents, t.Contents) {
-		parts = append(parts, "contents changed")
-	}
-	if !reflect.DeepEqual(f.Enabled, t.Enabled) {
-		parts = append(parts, fmt.Sprintf("enabled %s → %s", triBool(f.Enabled), triBool(t.Enabled)))
-	}
-	if !reflect.DeepEqual(f.Mask, t.Mask) {
-		parts = append(parts, fmt.Sprintf("mask %s → %s", triBool(f.Mask), triBool(t.Mask)))
-	}
-	if len(parts) == 0 {
-		return OpChanged
-	}
-	return strings.Join(parts, ", ")
-}
-
-func triBool(b *bool) string {
-	if b == nil {
-		return "unset"
-	}
-	return fmt.Sprint(*b)
-}
-
-func unitPolicy(policy *NodeDisruptionPolicy, name string) ([]Action, string) {
-	if policy != nil {
-		for _, up := range policy.Units {
-			if up.Name == name {
-				return normalizeActions(up.Actions), "policy for " + name + ": " + describeActions(up.Actions)
-			}
-		}
-	}
-	return rebootDefault, "no policy matches: Reboot (MCO default)"
-}
-
-func sshChanges(from, to *Rendered, policy *NodeDisruptionPolicy) []Change {
-	added, removed := keyDiff(SSHKeys(from, DefaultCoreUser), SSHKeys(to, DefaultCoreUser))
-	if len(added)+len(removed) == 0 {
-		return nil
-	}
-	actions := []Action{{Type: ActionNone}}
-	reason := "None (MCO default)"
-	if policy != nil && policy.SSHKey != nil {
-		actions = normalizeActions(policy.SSHKey.Actions)
-		reason = "policy for sshkey: " + describeActions(policy.SSHKey.Actions)
-	}
-	return []Change{{Kind: ChangeSSHKey, Name: DefaultCoreUser, Op: OpChanged, Actions: actions,
-		Reason: fmt.Sprintf("ssh keys for %s changed (%d added, %d removed); %s",
-			DefaultCoreUser, len(added), len(removed), reason)}}
-}
-
-// SSHKeys returns the authorized keys r gives user, in config order with
-// duplicates dropped. r may be nil.
-func SSHKeys(r *Rendered, user string) []string {
-	if r == nil {
-		return nil
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, u := range r.Config.Passwd.Users {
-		if u.Name != user {
-			continue
-		}
-		for _, k := range u.SSHAuthorizedKeys {
-			s := strings.TrimSpace(string(k))
-			if s == "" || seen[s] {
-				continue
-			}
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func keyDiff(from, to []string) (added, removed []string) {
-	for _, k := range to {
-		if !slices.Contains(from, k) {
-			added = append(added, k)
-		}
-	}
-	for _, k := range from {
-		if !slices.Contains(to, k) {
-			removed = append(removed, k)
-		}
-	}
-	return added, removed
-}
-
-// normalizeActions returns a copy of actions, or None for an empty list.
-func normalizeActions(actions []Action) []Action {
-	if len(actions) == 0 {
-		return []Action{{Type: ActionNone}}
-	}
-	return slices.Clone(actions)
-}
-
-func describeActions(actions []Action) string {
-	if len(actions) == 0 {
-		return string(ActionNone)
-	}
-	parts := make([]string, len(actions))
-	for i, a := range actions {
-		s := string(a.Type)
-		switch {
-		case a.Type == ActionReload && a.Reload != nil:
-			s += " " + a.Reload.ServiceName
-		case a.Type == ActionRestart && a.Restart != nil:
-			s += " " + a.Restart.ServiceName
-		}
-		parts[i] = s
-	}
-	return strings.Join(parts, ", ")
-}
-
-func filesByPath(r *Rendered) map[string]ign3types.File {
-	out := map[string]ign3types.File{}
-	for _, f := range r.Config.Storage.Files {
-		out[f.Path] = f
-	}
-	return out
-}
-
-func unitsByName(r *Rendered) map[string]ign3types.Unit {
-	out := map[string]ign3types.Unit{}
-	for _, u := range r.Config.Systemd.Units {
-		out[u.Name] = u
-	}
-	return out
-}
-
-func dropinsByName(ds []ign3types.Dropin) map[string]ign3types.Dropin {
-	out := map[string]ign3types.Dropin{}
-	for _, d := range ds {
-		out[d.Name] = d
-	}
-	return out
+// sameJSON compares two values by their JSON encoding, so a nil pointer
+// and an omitted field compare equal as they do on the wire.
+func sameJSON(a, b any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
 }
 
 func unionKeys[V any](a, b map[string]V) []string {
@@ -479,10 +248,16 @@ func unionKeys[V any](a, b map[string]V) []string {
 	return keys
 }
 
-// sameJSON compares two values by their JSON encoding, so a nil pointer
-// and an omitted field compare equal as they do on the wire.
-func sameJSON(a, b any) bool {
-	ja, errA := json.Marshal(a)
-	jb, errB := json.Marshal(b)
-	return errA == nil && errB == nil && string(ja) == string(jb)
+func byKey[T any](items []T, key func(T) string) map[string]T {
+	out := make(map[string]T, len(items))
+	for _, it := range items {
+		out[key(it)] = it
+	}
+	return out
 }
+
+func filePath(f ign3types.File) string     { return f.Path }
+func dirPath(d ign3types.Directory) string { return d.Path }
+func linkPath(l ign3types.Link) string     { return l.Path }
+func unitName(u ign3types.Unit) string     { return u.Name }
+func dropinName(d ign3types.Dropin) string { return d.Name }

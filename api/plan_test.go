@@ -114,7 +114,8 @@ func TestPlanChanges(t *testing.T) {
 			action:  ActionReboot,
 			changes: []string{"file added /etc/containers/policy.json", "file added /etc/containersfoo", "file added /etc/no-op/a/b"},
 			reasons: []string{
-				"/etc/containers/policy.json added; policy for /etc/containers: Restart crio.service",
+				// MCO's default for policy.json is the longer match.
+				"/etc/containers/policy.json added; MCO default policy for /etc/containers/policy.json: Reload crio.service",
 				"/etc/containersfoo added; no policy matches: Reboot (MCO default)",
 				"/etc/no-op/a/b added; policy for /etc/no-op/: None",
 			},
@@ -189,17 +190,40 @@ func TestPlanChanges(t *testing.T) {
 		},
 		{
 			name:    "ssh key policy",
-			from:    rendered("a", withKeys("ssh-ed25519 AAAA a")),
-			to:      rendered("b", withKeys()),
+			from:    rendered("a", withKeys("ssh-ed25519 AAAA a", "k2")),
+			to:      rendered("b", withKeys("k2")),
 			policy:  registries,
 			action:  ActionRestart,
 			changes: []string{"sshkey changed core"},
 		},
 		{
-			name:   "ssh key reorder is no change",
-			from:   rendered("a", withKeys("k1", "k2")),
-			to:     rendered("b", withKeys("k2", "k1", "k1")),
-			action: ActionNone,
+			// newMachineConfigDiff compares passwd exactly: order counts.
+			name:    "ssh key reorder is a passwd change",
+			from:    rendered("a", withKeys("k1", "k2")),
+			to:      rendered("b", withKeys("k2", "k1")),
+			policy:  &NodeDisruptionPolicy{SSHKey: &SSHKeyPolicy{Actions: []Action{{Type: ActionDrain}}}},
+			action:  ActionDrain,
+			changes: []string{"sshkey changed core"},
+			reasons: []string{"passwd of core changed (keys reordered or repeated); policy for sshkey: Drain"},
+		},
+		{
+			name: "passwordHash change goes to the sshkey policy",
+			from: rendered("a", withKeys("k1")),
+			to: rendered("b", func(r *Rendered) {
+				withKeys("k1")(r)
+				r.Config.Passwd.Users[0].PasswordHash = strp("$6$x")
+			}),
+			action:  ActionNone,
+			changes: []string{"sshkey changed core"},
+			reasons: []string{"passwd of core changed (passwordHash changed); None (MCO default)"},
+		},
+		{
+			// isConfigReconcilable: the core user must keep a key or a hash.
+			name:    "removing the last key is unreconcilable",
+			from:    rendered("a", withKeys("k1")),
+			to:      rendered("b", withKeys()),
+			action:  ActionUnreconcilable,
+			changes: []string{"sshkey changed core"},
 		},
 		{
 			name: "kernel arguments, kernel type, extensions, os image and fips reboot",
@@ -210,27 +234,143 @@ func TestPlanChanges(t *testing.T) {
 				r.KernelType = "realtime"
 				r.Extensions = []string{"usbguard"}
 				r.OSImageURL = "quay.io/os@sha256:1"
-				r.FIPS = true
 			}),
 			policy: registries,
 			action: ActionReboot,
 			changes: []string{
 				"osImageURL added ", "kernelType added ", "kernelArguments changed ",
-				"extensions changed ", "fips changed ",
+				"extensions changed ",
 			},
 			reasons: []string{
 				`osImageURL "" → "quay.io/os@sha256:1": Reboot (MCO default)`,
 				`kernelType "default" → "realtime": Reboot (MCO default)`,
 				"kernel arguments (+quiet) changed: Reboot (MCO default)",
 				"extensions (+usbguard) changed: Reboot (MCO default)",
-				"fips false → true: Reboot (MCO default)",
 			},
 		},
 		{
-			name:   "kernel argument order within a multiset is no change",
-			from:   rendered("a", func(r *Rendered) { r.KernelArguments = []string{"a", "b", "a"} }),
-			to:     rendered("b", func(r *Rendered) { r.KernelArguments = []string{"a", "a", "b"} }),
+			// isConfigReconcilable refuses a FIPS change.
+			name:    "fips change is unreconcilable",
+			from:    rendered("a", base),
+			to:      rendered("b", func(r *Rendered) { base(r); r.FIPS = true }),
+			action:  ActionUnreconcilable,
+			changes: []string{"fips changed "},
+		},
+		{
+			// newMachineConfigDiff: reflect.DeepEqual on the entries.
+			name:    "kernel argument order counts",
+			from:    rendered("a", func(r *Rendered) { r.KernelArguments = []string{"a", "b", "a"} }),
+			to:      rendered("b", func(r *Rendered) { r.KernelArguments = []string{"a", "a", "b"} }),
+			action:  ActionReboot,
+			changes: []string{"kernelArguments changed "},
+		},
+		{
+			name:    "extension order counts",
+			from:    rendered("a", func(r *Rendered) { r.Extensions = []string{"usbguard", "wasm"} }),
+			to:      rendered("b", func(r *Rendered) { r.Extensions = []string{"wasm", "usbguard"} }),
+			action:  ActionReboot,
+			changes: []string{"extensions changed "},
+		},
+		{
+			name:   "kernel type default and empty are the same",
+			from:   rendered("a", func(r *Rendered) { r.KernelType = "" }),
+			to:     rendered("b", func(r *Rendered) { r.KernelType = KernelTypeDefault }),
 			action: ActionNone,
+		},
+		{
+			// isConfigReconcilable: directories may not change; stoker
+			// diff still shows the change.
+			name: "directory change is shown and unreconcilable",
+			from: rendered("a", func(r *Rendered) {
+				r.Config.Storage.Directories = []ign3types.Directory{{Node: ign3types.Node{Path: "/etc/d"}}}
+			}),
+			to: rendered("b", func(r *Rendered) {
+				m := 0o700
+				r.Config.Storage.Directories = []ign3types.Directory{{Node: ign3types.Node{Path: "/etc/d"}, DirectoryEmbedded1: ign3types.DirectoryEmbedded1{Mode: &m}}}
+			}),
+			action:  ActionUnreconcilable,
+			changes: []string{"directory changed /etc/d"},
+		},
+		{
+			name: "link removed is allowed, added is not",
+			from: rendered("a", func(r *Rendered) {
+				r.Config.Storage.Links = []ign3types.Link{{Node: ign3types.Node{Path: "/etc/l"}, LinkEmbedded1: ign3types.LinkEmbedded1{Target: strp("/etc/x")}}}
+			}),
+			to:      rendered("b", func(*Rendered) {}),
+			action:  ActionNone,
+			changes: []string{"link removed /etc/l"},
+		},
+		{
+			name: "link added is unreconcilable",
+			from: rendered("a", func(*Rendered) {}),
+			to: rendered("b", func(r *Rendered) {
+				r.Config.Storage.Links = []ign3types.Link{{Node: ign3types.Node{Path: "/etc/l"}, LinkEmbedded1: ign3types.LinkEmbedded1{Target: strp("/etc/x")}}}
+			}),
+			action:  ActionUnreconcilable,
+			changes: []string{"link added /etc/l"},
+		},
+		{
+			// calculatePostConfigChangeNodeDisruptionActionFromMCDiffs
+			// with apihelpers' defaults: no MachineConfiguration needed.
+			name: "MCO default policy: registries.d reloads crio",
+			from: rendered("a", func(*Rendered) {}),
+			to: rendered("b", func(r *Rendered) {
+				r.Config.Storage.Files = []ign3types.File{file("/etc/containers/registries.d/x.yaml", "x")}
+			}),
+			action:  ActionReload,
+			changes: []string{"file added /etc/containers/registries.d/x.yaml"},
+			reasons: []string{"/etc/containers/registries.d/x.yaml added; MCO default policy for /etc/containers/registries.d: Reload crio.service"},
+		},
+		{
+			name: "MCO default policy: user CA bundle restarts two services",
+			from: rendered("a", func(*Rendered) {}),
+			to: rendered("b", func(r *Rendered) {
+				r.Config.Storage.Files = []ign3types.File{file("/etc/pki/ca-trust/source/anchors/openshift-config-user-ca-bundle.crt", "x")}
+			}),
+			action:  ActionRestart,
+			changes: []string{"file added /etc/pki/ca-trust/source/anchors/openshift-config-user-ca-bundle.crt"},
+		},
+		{
+			name: "MCO default policy: Special registries.conf, safe change",
+			from: rendered("a", func(r *Rendered) {
+				r.Config.Storage.Files = []ign3types.File{file(ContainerRegistryConfPath, "unqualified-search-registries%20%3D%20%5B%22a%22%5D%0A")}
+			}),
+			to: rendered("b", func(r *Rendered) {
+				r.Config.Storage.Files = []ign3types.File{file(ContainerRegistryConfPath, "unqualified-search-registries%20%3D%20%5B%22a%22%2C%20%22b%22%5D%0A")}
+			}),
+			action:  ActionReload,
+			changes: []string{"file changed /etc/containers/registries.conf"},
+			reasons: []string{"/etc/containers/registries.conf changed; MCO default policy for /etc/containers/registries.conf: Special (reload crio; no drain: the change is safe)"},
+		},
+		{
+			name: "MCO default policy: Special registries.conf, unsafe change drains",
+			from: rendered("a", func(r *Rendered) {
+				r.Config.Storage.Files = []ign3types.File{file(ContainerRegistryConfPath, "unqualified-search-registries%20%3D%20%5B%22a%22%5D%0A")}
+			}),
+			to: rendered("b", func(r *Rendered) {
+				r.Config.Storage.Files = []ign3types.File{file(ContainerRegistryConfPath, "")}
+			}),
+			action:  ActionDrain,
+			changes: []string{"file changed /etc/containers/registries.conf"},
+		},
+		{
+			// FindClosestFilePolicyPathMatch cleans the policy path.
+			name:   "policy path with a trailing slash matches below it",
+			from:   rendered("a", func(*Rendered) {}),
+			to:     rendered("b", func(r *Rendered) { r.Config.Storage.Files = []ign3types.File{file("/etc/app/x", "1")} }),
+			policy: &NodeDisruptionPolicy{Files: []FilePolicy{{Path: "/etc/app/", Actions: []Action{reload("app.service")}}}},
+			action: ActionReload, changes: []string{"file added /etc/app/x"},
+		},
+		{
+			// apihelpers.MergeClusterPolicies: same path replaces the default.
+			name: "repo policy replaces the default for the same path",
+			from: rendered("a", func(*Rendered) {}),
+			to: rendered("b", func(r *Rendered) {
+				r.Config.Storage.Files = []ign3types.File{file(ContainerRegistryConfPath, "")}
+			}),
+			policy:  &NodeDisruptionPolicy{Files: []FilePolicy{{Path: ContainerRegistryConfPath, Actions: []Action{restart("crio.service")}}}},
+			action:  ActionRestart,
+			changes: []string{"file added /etc/containers/registries.conf"},
 		},
 	}
 	for _, tc := range tests {

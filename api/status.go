@@ -106,6 +106,11 @@ const (
 	ChangeExtensions ChangeKind = "extensions"
 	ChangeOSImage    ChangeKind = "osImageURL"
 	ChangeFIPS       ChangeKind = "fips"
+	ChangeDirectory  ChangeKind = "directory"
+	ChangeLink       ChangeKind = "link"
+	// ChangeIgnition is any other Ignition section (disks, filesystems,
+	// raid, kernelArguments): MCO's daemon refuses every change there.
+	ChangeIgnition ChangeKind = "ignition"
 )
 
 // Change is one difference between two rendered configs and the actions
@@ -127,6 +132,10 @@ type Plan struct {
 	Changes []Change `json:"changes,omitempty"`
 	// Action is the strongest action of any change.
 	Action ActionType `json:"action"`
+	// Unreconcilable, when set, is why MCO's daemon would refuse this
+	// update on a running node (Action is then ActionUnreconcilable): the
+	// agent reports Degraded instead of applying it.
+	Unreconcilable string `json:"unreconcilable,omitempty"`
 }
 
 // DriftFinding is one way the node differs from its current config.

@@ -137,6 +137,15 @@ const (
 	ActionDaemonReload ActionType = "DaemonReload"
 	ActionDrain        ActionType = "Drain"
 	ActionReboot       ActionType = "Reboot"
+	// ActionSpecial is MCO's status-only action for registries.conf: reload
+	// crio, and drain first when the change is not safe
+	// (SafeRegistriesChange). Only the built-in defaults use it; a plan
+	// never carries it, it carries the Reload (and Drain) it stands for.
+	ActionSpecial ActionType = "Special"
+	// ActionUnreconcilable is a plan's action when MCO's daemon would refuse
+	// the change on a running node (IsRenderedConfigReconcilable): the node
+	// does not apply it and reports Degraded.
+	ActionUnreconcilable ActionType = "Unreconcilable"
 )
 
 // Strength orders actions so a plan's overall action is its strongest.
@@ -154,6 +163,8 @@ func (t ActionType) Strength() int {
 		return 4
 	case ActionReboot:
 		return 5
+	case ActionUnreconcilable:
+		return 6
 	}
 	return -1
 }
