@@ -37,6 +37,16 @@
 //     gone (left by an older Stoker, which deleted them first) recorded a
 //     finished operation and is removed.
 //
+// Paths: every host path is resolved under the root with securejoin
+// (Resolve), which never leaves the root, and follows a symlink in a
+// parent directory only when systemd's safe-mode chase would: the link
+// and the directory holding it are owned by root (or the agent's own
+// user) and the directory is writable by no one else. RHCOS's /home,
+// /root, /opt, /srv and /usr/local -> /var links pass; a link a local
+// user planted (/tmp/cache -> /etc/cron.d) is refused with its path
+// named (ErrUnsafeSymlink), for writes and removals alike. The last
+// element is never followed: a symlink there is refused.
+//
 // Unit names are checked with systemd's own grammar (api.ValidUnitName)
 // before they reach systemctl or D-Bus, and every systemctl call puts
 // "--" before its unit arguments. A name starting with "-" is refused:

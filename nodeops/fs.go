@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/google/renameio/v2"
@@ -39,11 +40,60 @@ func Resolve(root, p string) (string, error) {
 	if clean == "/" {
 		return "", fmt.Errorf("resolve %q: %w: is the root", p, ErrUnsafePath)
 	}
-	dir, err := securejoin.SecureJoin(root, filepath.Dir(clean))
+	dir, err := securejoin.SecureJoinVFS(root, filepath.Dir(clean), safeLinks{root: filepath.Clean(root)})
 	if err != nil {
 		return "", fmt.Errorf("resolve %q under %s: %w", p, root, err)
 	}
 	return filepath.Join(dir, filepath.Base(clean)), nil
+}
+
+// ErrUnsafeSymlink is matched (errors.Is, along with ErrUnsafePath) by a
+// refusal to follow a symlink in a parent directory of a managed path.
+var ErrUnsafeSymlink = fmt.Errorf("%w: unsafe symlink", ErrUnsafePath)
+
+// safeLinks is the securejoin VFS Resolve walks with. It follows a
+// symlink in a parent directory only when systemd would in safe mode
+// (chase()'s CHASE_SAFE): the link and the directory holding it are owned
+// by root (or by the agent's own user, which can write there anyway) and
+// the directory is writable by no one else. RHCOS's /home, /root, /opt,
+// /srv and /usr/local -> /var links pass; a link a user planted in /tmp
+// or in their own directory does not, so Stoker, as root, never writes —
+// or deletes — through it.
+type safeLinks struct{ root string }
+
+func (v safeLinks) Lstat(name string) (os.FileInfo, error) { return os.Lstat(name) }
+
+func (v safeLinks) Readlink(name string) (string, error) {
+	if err := v.check(name); err != nil {
+		return "", err
+	}
+	return os.Readlink(name)
+}
+
+func (v safeLinks) check(link string) error {
+	link = filepath.Clean(link)
+	host := "/" + strings.TrimPrefix(strings.TrimPrefix(link, v.root), "/")
+	lfi, err := os.Lstat(link)
+	if err != nil {
+		return err
+	}
+	dfi, err := os.Lstat(filepath.Dir(link))
+	if err != nil {
+		return err
+	}
+	trusted := func(fi os.FileInfo) bool {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		return ok && (st.Uid == 0 || int(st.Uid) == os.Geteuid())
+	}
+	switch {
+	case !trusted(lfi):
+		return fmt.Errorf("symlink %s: %w: the link is not owned by root", host, ErrUnsafeSymlink)
+	case !trusted(dfi):
+		return fmt.Errorf("symlink %s: %w: %s is not owned by root", host, ErrUnsafeSymlink, filepath.Dir(host))
+	case dfi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("symlink %s: %w: %s is writable by others (mode %04o)", host, ErrUnsafeSymlink, filepath.Dir(host), dfi.Mode().Perm())
+	}
+	return nil
 }
 
 // FileOptions are the attributes WriteFile gives a file.
