@@ -191,7 +191,7 @@ func (g *GoGit) buildCommit(parent plumbing.Hash, req CommitRequest) (plumbing.H
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	if root == parentTree || (parent.IsZero() && len(files) == 0) {
+	if (root == parentTree && !req.AllowEmpty) || (parent.IsZero() && len(files) == 0) {
 		return plumbing.ZeroHash, ErrNothingToCommit
 	}
 	author, committer := g.signatures(req)

@@ -81,8 +81,11 @@ type CommitRequest struct {
 	// Replace, when set, makes the tree exactly Changes (files not named
 	// are dropped) instead of applying Changes on top of Parent's tree.
 	Replace bool
-	Message string
-	Author  Signature
+	// AllowEmpty makes a commit even when the tree does not change (to
+	// supersede an unverified head with a signed commit of the same tree).
+	AllowEmpty bool
+	Message    string
+	Author     Signature
 	// When is the commit time; zero means now.
 	When time.Time
 }

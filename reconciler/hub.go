@@ -47,6 +47,8 @@ type HubConfig struct {
 	// Previews are globs of config-repo branches the hub renders to
 	// stoker/preview/<branch> for review (see preview.go).
 	Previews []string
+	// Trust is the signed chain (signing.go); the zero value is off.
+	Trust HubTrust
 }
 
 // Hub renders the config repo into stoker/status and stoker/fleet and
@@ -63,6 +65,7 @@ type Hub struct {
 	reportCache    map[string]*api.Report // by report commit
 	treeCache      map[string]loaded      // by config commit
 	previews       previewState
+	trust          trustState
 }
 
 type loaded struct {
@@ -194,15 +197,26 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	// Step 5: plan rollout against the current stoker/status.
-	cur, err := h.readStatus(ctx, rf.status)
+	// Step 5: plan rollout against the current stoker/status, as the hub
+	// last signed it (an unverified head is superseded, never built on).
+	statusBase, statusSuperseded, err := h.trustedHubCommit(ctx, api.StatusBranch, rf.status)
 	if err != nil {
 		return res, err
 	}
-	prevFleet, err := h.readFleet(ctx, rf.fleet)
+	cur, err := h.readStatus(ctx, statusBase)
 	if err != nil {
 		return res, err
 	}
+	cur.superseded = statusSuperseded
+	fleetBase, fleetSuperseded, err := h.trustedHubCommit(ctx, api.FleetBranch, rf.fleet)
+	if err != nil {
+		return res, err
+	}
+	prevFleet, err := h.readFleet(ctx, fleetBase)
+	if err != nil {
+		return res, err
+	}
+	prevFleet.superseded = fleetSuperseded
 	plan, err := h.plan(rs, cur, prevFleet, reports, inventory)
 	if err != nil {
 		return res, err
@@ -369,6 +383,10 @@ func (h *Hub) loadCommit(ctx context.Context, commit string) (loaded, error) {
 
 func (h *Hub) render(ctx context.Context, rf refs) (*renderState, error) {
 	rs := &renderState{mainCommit: rf.config[h.cfg.Branch], targets: map[string]*renderedPool{}, errors: map[string]api.Problems{}}
+	if ps, err := h.verifySource(ctx, h.cfg.Branch, rs.mainCommit); err != nil || ps != nil {
+		rs.mainErrors = ps
+		return rs, err
+	}
 	main, err := h.loadCommit(ctx, rs.mainCommit)
 	if err != nil {
 		return nil, err
@@ -412,6 +430,12 @@ func (h *Hub) render(ctx context.Context, rf refs) (*renderState, error) {
 			if commit == "" {
 				rs.errors[name] = api.Problems{{File: p.File, Field: "metadata.annotations." + api.SourceBranchAnnotation,
 					Message: fmt.Sprintf("source branch %q does not exist", branch), Severity: api.SeverityError, Commit: rs.mainCommit}}
+				continue
+			}
+			if ps, err := h.verifySource(ctx, branch, commit); err != nil {
+				return nil, err
+			} else if ps != nil {
+				rs.errors[name] = ps
 				continue
 			}
 			src, err = h.loadCommit(ctx, commit)
@@ -482,6 +506,9 @@ func refreshTarget(pool api.MachineConfigPool, t api.PoolTarget) api.PoolTarget 
 func (h *Hub) readReports(ctx context.Context, rf refs) (map[string]*api.Report, error) {
 	out := map[string]*api.Report{}
 	for node, commit := range rf.reports {
+		if !h.verifyReport(ctx, node, commit) {
+			continue
+		}
 		if r, ok := h.reportCache[commit]; ok {
 			out[node] = r
 			continue
@@ -514,6 +541,9 @@ type statusTree struct {
 	pools    map[string]api.PoolTarget
 	nodes    map[string]api.NodeTarget
 	rendered map[string][]byte // by rendered name
+	// superseded: the branch head is not the hub's (signing.go); the
+	// next commit restores this tree over it even if nothing changed.
+	superseded bool
 }
 
 func (h *Hub) readStatus(ctx context.Context, commit string) (*statusTree, error) {
@@ -565,8 +595,9 @@ func (h *Hub) readStatus(ctx context.Context, commit string) (*statusTree, error
 
 // fleetTree is what stoker/fleet holds now (for first-seen times and ages).
 type fleetTree struct {
-	pools map[string]api.PoolFleet
-	nodes map[string]nodeFleetFile
+	pools      map[string]api.PoolFleet
+	nodes      map[string]nodeFleetFile
+	superseded bool // see statusTree
 }
 
 // nodeFleetFile is nodes/<node>.yaml on stoker/fleet; FirstSeen orders
@@ -839,12 +870,15 @@ func (h *Hub) writeStatus(ctx context.Context, rf refs, rs *renderState, cur *st
 			return "", fmt.Errorf("rendered config %s is referenced but neither rendered now nor on %s", r, api.StatusBranch)
 		}
 	}
-	if rf.status != "" && sameTree(cur, files) {
+	if rf.status != "" && !cur.superseded && sameTree(cur, files) {
 		return "", nil
 	}
 	msg := h.statusMessage(rs, cur, plan)
+	if cur.superseded {
+		msg = fmt.Sprintf("supersede unverified %s head %s with the hub's last signed state\n\n%s", api.StatusBranch, short(rf.status), msg)
+	}
 	commit, err := h.cfg.Status.Commit(ctx, gitsource.CommitRequest{
-		Branch: api.StatusBranch, Parent: rf.status, Changes: files, Replace: true,
+		Branch: api.StatusBranch, Parent: rf.status, Changes: files, Replace: true, AllowEmpty: cur.superseded,
 		Message: msg, Author: h.cfg.Author, When: h.cfg.Now(),
 	})
 	if errors.Is(err, gitsource.ErrNothingToCommit) {
@@ -970,6 +1004,7 @@ func (h *Hub) writeFleet(ctx context.Context, rf refs, rs *renderState, plan *pl
 		nodes = append(nodes, f.NodeFleet)
 	}
 	files["README.md"] = fleetREADME(pools, nodes, h.cfg.Now())
+	h.trustFiles(files)
 	var summary []string
 	for _, p := range pools {
 		s := fmt.Sprintf("%s %d/%d updated", p.Name, p.UpdatedMachineCount, p.MachineCount)
@@ -983,7 +1018,7 @@ func (h *Hub) writeFleet(ctx context.Context, rf refs, rs *renderState, plan *pl
 	}
 	msg := fmt.Sprintf("fleet %s@%s: %s\n", h.cfg.Branch, short(rs.mainCommit), strings.Join(summary, "; "))
 	commit, err := h.cfg.Status.Commit(ctx, gitsource.CommitRequest{
-		Branch: api.FleetBranch, Parent: rf.fleet, Changes: files, Replace: true,
+		Branch: api.FleetBranch, Parent: rf.fleet, Changes: files, Replace: true, AllowEmpty: prev.superseded,
 		Message: msg, Author: h.cfg.Author, When: h.cfg.Now(),
 	})
 	if errors.Is(err, gitsource.ErrNothingToCommit) {

@@ -38,7 +38,9 @@ type HubOptions struct {
 	Strict            bool
 	// Previews: globs of branches to render to stoker/preview/<branch>.
 	Previews []string
-	Log      logrus.FieldLogger
+	// Signing is the signed chain (signing.go).
+	Signing SigningOptions
+	Log     logrus.FieldLogger
 	// Inventory, when set, supplies nodes from the Kubernetes API.
 	Inventory Inventory
 	// OnListen is called with the bound address once the server listens.
@@ -67,6 +69,11 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		}
 		o.WorkDir = dir
 	}
+	reg := prometheus.NewRegistry()
+	hubTrust, signer, err := o.Signing.load(reg, o.Log)
+	if err != nil {
+		return err
+	}
 	// --status-repo and --reports-repo default to the config repo; one
 	// cache per distinct URL.
 	repos := map[string]gitsource.Repo{}
@@ -77,7 +84,10 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		if r, ok := repos[url]; ok {
 			return r, nil
 		}
-		r, err := gitsource.Open(gitsource.Options{URL: url, WorkDir: filepath.Join(o.WorkDir, sub), Auth: o.Auth, Logger: o.Log})
+		// Signing walks history (in-repo signers, the last hub-signed
+		// status commit) and signs what the hub writes.
+		r, err := gitsource.Open(gitsource.Options{URL: url, WorkDir: filepath.Join(o.WorkDir, sub), Auth: o.Auth, Logger: o.Log,
+			Signer: signer, FullHistory: sub != "reports" && (hubTrust.Source != nil || hubTrust.HubKeys != nil)})
 		if err != nil {
 			return nil, fmt.Errorf("hub: open %s: %w", gitsource.Redact(url), err)
 		}
@@ -96,12 +106,12 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	hub := NewHub(HubConfig{
 		Config: cfgRepo, Status: statusRepo, Reports: reportsRepo,
 		Branch: o.Branch, Path: o.Path, Inventory: o.Inventory,
 		Load: LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: NewMetrics(reg), Previews: o.Previews,
+		Trust: hubTrust,
 	})
 	trigger := make(chan struct{}, 1)
 	poke := func() {
