@@ -47,7 +47,7 @@ e2e: build ## End-to-end fleet tests (real Git server, agents as processes).
 
 .PHONY: fuzz
 fuzz: ## A short fuzz run of load+render.
-	$(GO) test -run '^$$' -fuzz FuzzLoadRender -fuzztime $(FUZZTIME) ./reconciler/
+	$(GO) test -run '^$$' -fuzz FuzzLoadRender -fuzztime $(FUZZTIME) ./reconciler/render/
 
 .PHONY: test
 test: fmt-check vet unit fuzz e2e ## Everything CI runs.

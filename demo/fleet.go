@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"stoker.dev/stoker/reconciler/fleetview"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +21,6 @@ import (
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
-	"stoker.dev/stoker/reconciler"
 	"stoker.dev/stoker/test/gitserver"
 )
 
@@ -326,7 +326,7 @@ func (f *Fleet) Nodes() []string {
 }
 
 // Status reads stoker/fleet through Git, as `stoker status` does.
-func (f *Fleet) Status(ctx context.Context) (*reconciler.FleetView, error) {
+func (f *Fleet) Status(ctx context.Context) (*fleetview.FleetView, error) {
 	f.mu.Lock()
 	if f.reader == nil {
 		r, err := gitsource.Open(gitsource.Options{URL: f.RepoURL, WorkDir: filepath.Join(f.Dir, "status-cache")})
@@ -338,7 +338,7 @@ func (f *Fleet) Status(ctx context.Context) (*reconciler.FleetView, error) {
 	}
 	r := f.reader
 	f.mu.Unlock()
-	return reconciler.ReadFleet(ctx, r)
+	return fleetview.ReadFleet(ctx, r)
 }
 
 // Report reads node's report.yaml from its report branch on disk.
@@ -356,7 +356,7 @@ func (f *Fleet) Report(node string) (*api.Report, error) {
 
 // Converged reports whether every pool with machines is updated, and every
 // node is Done on its pool's config.
-func Converged(v *reconciler.FleetView) bool {
+func Converged(v *fleetview.FleetView) bool {
 	if v == nil {
 		return false
 	}
@@ -378,10 +378,10 @@ func Converged(v *reconciler.FleetView) bool {
 // WaitFor polls the fleet status every 250ms until cond holds, ctx ends,
 // or timeout passes; each new fleet commit is handed to onChange (may be
 // nil). It returns the last view.
-func (f *Fleet) WaitFor(ctx context.Context, timeout time.Duration, cond func(*reconciler.FleetView) bool, onChange func(*reconciler.FleetView)) (*reconciler.FleetView, error) {
+func (f *Fleet) WaitFor(ctx context.Context, timeout time.Duration, cond func(*fleetview.FleetView) bool, onChange func(*fleetview.FleetView)) (*fleetview.FleetView, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var last *reconciler.FleetView
+	var last *fleetview.FleetView
 	seen := ""
 	for {
 		v, err := f.Status(ctx)

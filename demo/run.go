@@ -8,12 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"stoker.dev/stoker/reconciler/fleetview"
 	"strings"
 	"time"
 
 	"stoker.dev/stoker/api"
 	examplesrepo "stoker.dev/stoker/examples-repo"
-	"stoker.dev/stoker/reconciler"
 )
 
 // Options are `stoker demo`'s flags.
@@ -117,16 +117,16 @@ func (s *story) say(format string, args ...any) { fmt.Fprintf(s.out, format+"\n"
 
 func (s *story) step(n int, title string) { s.say("\n== %d. %s ==", n, title) }
 
-func (s *story) table(v *reconciler.FleetView) {
+func (s *story) table(v *fleetview.FleetView) {
 	if v.Commit == s.shown {
 		return
 	}
 	s.shown = v.Commit
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "-- stoker/fleet @ %s (%s)\n", shortSHA(v.Commit), time.Now().Format("15:04:05"))
-	_ = reconciler.WritePoolTable(&b, v.Pools, time.Now())
+	_ = fleetview.WritePoolTable(&b, v.Pools, time.Now())
 	b.WriteString("\n")
-	_ = reconciler.WriteNodeTable(&b, v.Nodes)
+	_ = fleetview.WriteNodeTable(&b, v.Nodes)
 	s.out.Write(b.Bytes())
 }
 
@@ -174,10 +174,10 @@ func (s *story) run(ctx context.Context) error {
 	}
 	s.say("Pushed %s to main: net.core.somaxconn 1024 → 4096 (policy: restart systemd-sysctl, no reboot).", shortSHA(commit))
 	maxSeen, limit := 0, 0
-	_, err = f.WaitFor(ctx, 60*time.Second, func(v *reconciler.FleetView) bool {
+	_, err = f.WaitFor(ctx, 60*time.Second, func(v *fleetview.FleetView) bool {
 		p := pool(v, "worker")
 		return p != nil && p.Config != before && Converged(v)
-	}, func(v *reconciler.FleetView) {
+	}, func(v *fleetview.FleetView) {
 		if p := pool(v, "worker"); p != nil {
 			unavailable := 0
 			for _, n := range v.Nodes {
@@ -220,7 +220,7 @@ func (s *story) run(ctx context.Context) error {
 		return fmt.Errorf("demo: tamper: %w", err)
 	}
 	s.say("Wrote net.core.somaxconn = 1 into worker-b:%s behind Stoker's back.", sysctlPath)
-	degraded := func(v *reconciler.FleetView) bool {
+	degraded := func(v *fleetview.FleetView) bool {
 		for _, n := range v.Nodes {
 			if n.Name == "worker-b" && (n.State == api.StateDegraded || len(n.Drift) > 0) {
 				return true
@@ -238,7 +238,7 @@ func (s *story) run(ctx context.Context) error {
 		return fmt.Errorf("demo: put the file back: %w", err)
 	}
 	s.say("Put the file back.")
-	if _, err := f.WaitFor(ctx, 30*time.Second, func(v *reconciler.FleetView) bool { return !degraded(v) && Converged(v) }, s.table); err != nil {
+	if _, err := f.WaitFor(ctx, 30*time.Second, func(v *fleetview.FleetView) bool { return !degraded(v) && Converged(v) }, s.table); err != nil {
 		return err
 	}
 	s.say("worker-b is Done again.")
@@ -258,7 +258,7 @@ Where everything is:
 		filepath.Join(s.o.Dir, "nodes", "<node>", "root"), filepath.Join(s.o.Dir, "logs"))
 }
 
-func pool(v *reconciler.FleetView, name string) *api.PoolFleet {
+func pool(v *fleetview.FleetView, name string) *api.PoolFleet {
 	for i := range v.Pools {
 		if v.Pools[i].Name == name {
 			return &v.Pools[i]
@@ -267,7 +267,7 @@ func pool(v *reconciler.FleetView, name string) *api.PoolFleet {
 	return nil
 }
 
-func poolConfig(v *reconciler.FleetView, name string) string {
+func poolConfig(v *fleetview.FleetView, name string) string {
 	if p := pool(v, name); p != nil {
 		return p.Config
 	}

@@ -3,7 +3,6 @@ package reconciler
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -32,43 +31,6 @@ spec:
     matchLabels:
       node-role.kubernetes.io/worker-canary: ""
 `
-
-func workerPool(paused bool, maxUnavailable int) string {
-	return fmt.Sprintf(`apiVersion: machineconfiguration.openshift.io/v1
-kind: MachineConfigPool
-metadata:
-  name: worker
-spec:
-  paused: %v
-  maxUnavailable: %d
-  machineConfigSelector:
-    matchLabels:
-      machineconfiguration.openshift.io/role: worker
-  nodeSelector:
-    matchLabels:
-      node-role.kubernetes.io/worker: ""
-`, paused, maxUnavailable)
-}
-
-func fileMC(name, role, path, content string) string {
-	return fmt.Sprintf(`apiVersion: machineconfiguration.openshift.io/v1
-kind: MachineConfig
-metadata:
-  name: %s
-  labels:
-    machineconfiguration.openshift.io/role: %s
-spec:
-  config:
-    ignition:
-      version: 3.2.0
-    storage:
-      files:
-        - path: %s
-          mode: 0644
-          contents:
-            source: data:,%s
-`, name, role, path, content)
-}
 
 // fleetEnv is a real Git server with a config repo, a hub, and a test
 // stand-in for agents that pushes real report branches.

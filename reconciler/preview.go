@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"stoker.dev/stoker/reconciler/fleetview"
+	"stoker.dev/stoker/reconciler/render"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -102,7 +104,7 @@ func (h *Hub) publishPreview(ctx context.Context, branch, commit, parent string)
 		return err
 	}
 	target := api.PreviewBranchPrefix + branch
-	msg := fmt.Sprintf("preview %s@%s: %s\n", branch, short(commit), summary)
+	msg := fmt.Sprintf("preview %s@%s: %s\n", branch, fleetview.Short(commit), summary)
 	pushed, err := h.cfg.Status.Commit(ctx, gitsource.CommitRequest{
 		Branch: target, Parent: parent, Changes: files, Replace: true,
 		Message: msg, Author: h.cfg.Author, When: h.cfg.Now(),
@@ -113,7 +115,7 @@ func (h *Hub) publishPreview(ctx context.Context, branch, commit, parent string)
 	if err != nil {
 		return fmt.Errorf("push %s: %w", target, err)
 	}
-	h.cfg.Log.WithFields(logrus.Fields{"commit": short(pushed)}).Info(strings.TrimSpace(msg))
+	h.cfg.Log.WithFields(logrus.Fields{"commit": fleetview.Short(pushed)}).Info(strings.TrimSpace(msg))
 	return nil
 }
 
@@ -133,12 +135,12 @@ func (h *Hub) previewFiles(ctx context.Context, branch, commit string) (map[stri
 	} else {
 		policy := l.repo.DisruptionPolicy()
 		for _, pool := range l.repo.Pools {
-			pr, ps := RenderPool(pool, l.repo.MachineConfigs, RenderOptions{Validation: h.cfg.Load.Validation})
+			pr, ps := render.RenderPool(pool, l.repo.MachineConfigs, render.RenderOptions{Validation: h.cfg.Load.Validation})
 			if errs := ps.Errors(); len(errs) > 0 || pr == nil {
 				problems = append(problems, errs...)
 				continue
 			}
-			pf, err := PoolFiles(pr.Target(policy, branch, ""), pr.Rendered)
+			pf, err := render.PoolFiles(pr.Target(policy, branch, ""), pr.Rendered)
 			if err != nil {
 				return nil, "", err
 			}
@@ -169,4 +171,11 @@ func (h *Hub) previewFiles(ctx context.Context, branch, commit string) (map[stri
 		parts = append(parts, "no pools")
 	}
 	return files, strings.Join(parts, "; "), nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

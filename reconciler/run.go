@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
+	"stoker.dev/stoker/reconciler/fleetview"
+	"stoker.dev/stoker/reconciler/httpserver"
+	"stoker.dev/stoker/reconciler/render"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 
 	"stoker.dev/stoker/gitsource"
@@ -110,7 +109,7 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	hub := NewHub(HubConfig{
 		Config: cfgRepo, Status: statusRepo, Reports: reportsRepo,
 		Branch: o.Branch, Path: o.Path, Inventory: o.Inventory,
-		Load: LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: NewMetrics(reg), Previews: o.Previews,
+		Load: render.LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: httpserver.NewMetrics(reg), Previews: o.Previews,
 		Trust: hubTrust,
 	})
 	trigger := make(chan struct{}, 1)
@@ -120,38 +119,33 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		default:
 		}
 	}
-	healthy := newHealthState()
+	healthy := httpserver.NewHealth()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	if o.Listen != "" {
-		ln, err := net.Listen("tcp", o.Listen)
+		srv, err := httpserver.Listen(httpserver.Options{
+			Listen:        o.Listen,
+			Health:        healthy,
+			HealthMaxAge:  3*o.Interval + 5*time.Minute,
+			Gatherer:      reg,
+			WebhookSecret: func() []byte { return httpserver.ReadSecretFile(o.WebhookSecretFile) },
+			Trigger:       poke,
+		})
 		if err != nil {
 			return fmt.Errorf("hub: listen %s: %w", o.Listen, err)
 		}
-		mux := http.NewServeMux()
-		mux.HandleFunc("/healthz", healthy.healthz(3*o.Interval+5*time.Minute))
-		mux.HandleFunc("/readyz", healthy.readyz)
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.Handle("/hooks/git", webhookHandler(func() []byte { return readSecretFile(o.WebhookSecretFile) }, poke))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(ctx); err != nil {
 				errc <- fmt.Errorf("hub: http: %w", err)
 			}
 		}()
-		go func() {
-			<-ctx.Done()
-			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-			defer c()
-			_ = srv.Shutdown(sctx)
-		}()
-		o.Log.WithField("addr", ln.Addr().String()).Info("hub listening")
+		o.Log.WithField("addr", srv.Addr()).Info("hub listening")
 		if o.OnListen != nil {
-			o.OnListen(ln.Addr().String())
+			o.OnListen(srv.Addr())
 		}
 	}
 	loop := func(ctx context.Context) error {
@@ -159,14 +153,14 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		defer ticker.Stop()
 		for {
 			res, err := hub.Reconcile(ctx)
-			healthy.record(err)
+			healthy.Record(err)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
 				o.Log.WithError(err).Warn("reconcile failed; retrying at the next interval")
 			} else if !res.Skipped {
-				o.Log.WithFields(logrus.Fields{"status": short(res.StatusCommit), "fleet": short(res.FleetCommit)}).
+				o.Log.WithFields(logrus.Fields{"status": fleetview.Short(res.StatusCommit), "fleet": fleetview.Short(res.FleetCommit)}).
 					Debugf("reconciled: %d nodes advanced", len(res.Steps))
 			}
 			select {
@@ -193,68 +187,4 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	cancel()
 	wg.Wait()
 	return err
-}
-
-// healthState backs /healthz and /readyz.
-type healthState struct {
-	mu      sync.Mutex
-	started time.Time
-	lastOK  time.Time
-	lastErr error
-}
-
-func newHealthState() *healthState { return &healthState{started: time.Now()} }
-
-func (h *healthState) record(err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.lastErr = err
-	if err == nil {
-		h.lastOK = time.Now()
-	}
-}
-
-// healthz (liveness) fails once no reconcile has succeeded for maxAge,
-// counting from start, so a hub stuck on Git gets restarted.
-func (h *healthState) healthz(maxAge time.Duration) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		h.mu.Lock()
-		since := h.started
-		if h.lastOK.After(since) {
-			since = h.lastOK
-		}
-		lastErr := h.lastErr
-		h.mu.Unlock()
-		if time.Since(since) > maxAge {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "unhealthy: no successful reconcile since %s; last error: %v\n", since.Format(time.RFC3339), lastErr)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	}
-}
-
-// readyz (readiness) succeeds once a reconcile has succeeded and the last
-// one did.
-func (h *healthState) readyz(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	ok, lastErr := !h.lastOK.IsZero() && h.lastErr == nil, h.lastErr
-	h.mu.Unlock()
-	if !ok {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "not ready: last error: %v\n", lastErr)
-		return
-	}
-	fmt.Fprintln(w, "ok")
-}
-
-func readSecretFile(path string) []byte {
-	if path == "" {
-		return nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	return []byte(strings.TrimSpace(string(data)))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"stoker.dev/stoker/reconciler/fleetview"
 	"strings"
 	"sync"
 
@@ -103,7 +104,7 @@ func (h *Hub) refuse(r Refusal) {
 		if c := h.cfg.Trust.Refused; c != nil {
 			c.WithLabelValues(r.Kind).Inc()
 		}
-		h.cfg.Log.WithFields(logrus.Fields{"commit": short(r.Commit), "action": "refuse"}).
+		h.cfg.Log.WithFields(logrus.Fields{"commit": fleetview.Short(r.Commit), "action": "refuse"}).
 			Warnf("refusing %s %s%s: %s", r.Kind, r.Branch, r.Node, r.Reason)
 	}
 }
@@ -128,7 +129,7 @@ func (h *Hub) verifySource(ctx context.Context, branch, commit string) (api.Prob
 	}
 	v, err := chain.Verify(ctx, hist.History(), commit)
 	if err != nil && !trust.IsRefused(err) {
-		return nil, fmt.Errorf("verify %s at %s: %w", branch, short(commit), err)
+		return nil, fmt.Errorf("verify %s at %s: %w", branch, fleetview.Short(commit), err)
 	}
 	if err != nil {
 		h.refuse(Refusal{Kind: "source", Branch: branch, Commit: commit, Reason: err.Error()})
@@ -136,11 +137,11 @@ func (h *Hub) verifySource(ctx context.Context, branch, commit string) (api.Prob
 			Message: fmt.Sprintf("%s head not rendered: %v; keeping the last good render", branch, err)}}, nil
 	}
 	h.accept("source", branch)
-	h.cfg.Log.WithFields(logrus.Fields{"commit": short(commit)}).Debugf("%s verified: %s", branch, v.By)
+	h.cfg.Log.WithFields(logrus.Fields{"commit": fleetview.Short(commit)}).Debugf("%s verified: %s", branch, v.By)
 	if branch == h.cfg.Branch && h.cfg.Trust.NodeSignersPath != "" {
 		set := &trust.Set{}
 		if data := v.Files[h.cfg.Trust.NodeSignersPath]; data != nil {
-			if set, err = trust.Parse(h.cfg.Trust.NodeSignersPath+"@"+short(commit), data); err != nil {
+			if set, err = trust.Parse(h.cfg.Trust.NodeSignersPath+"@"+fleetview.Short(commit), data); err != nil {
 				return api.Problems{{File: h.cfg.Trust.NodeSignersPath, Commit: commit, Severity: api.SeverityError, Message: err.Error()}}, nil
 			}
 		}
@@ -169,7 +170,7 @@ func (h *Hub) trustedHubCommit(ctx context.Context, branch, head string) (commit
 	for i := 0; i < trust.DefaultMaxDepth; i++ {
 		c, err := hist.History().Commit(ctx, cur)
 		if err != nil {
-			return "", false, fmt.Errorf("verify %s at %s: %w", branch, short(cur), err)
+			return "", false, fmt.Errorf("verify %s at %s: %w", branch, fleetview.Short(cur), err)
 		}
 		_, verr := keys.Verify(c.Signed, "")
 		if verr == nil {
@@ -187,7 +188,7 @@ func (h *Hub) trustedHubCommit(ctx context.Context, branch, head string) (commit
 		}
 		cur = c.Parents[0]
 	}
-	return "", false, fmt.Errorf("verify %s at %s: no hub-signed commit in %d commits", branch, short(head), trust.DefaultMaxDepth)
+	return "", false, fmt.Errorf("verify %s at %s: no hub-signed commit in %d commits", branch, fleetview.Short(head), trust.DefaultMaxDepth)
 }
 
 // verifyReport says whether a node's report commit may be used.

@@ -2,16 +2,16 @@ package main
 
 import (
 	"errors"
+	"stoker.dev/stoker/reconciler/render"
+	"stoker.dev/stoker/reconciler/review"
 
 	"github.com/spf13/cobra"
-
-	"stoker.dev/stoker/reconciler"
 )
 
 func init() { subcommands = append(subcommands, newDiffCmd) }
 
 func newDiffCmd() *cobra.Command {
-	var o reconciler.DiffOptions
+	var o review.DiffOptions
 	cmd := &cobra.Command{
 		Use:   "diff BASE HEAD [DIR]",
 		Short: "Show each pool's rendered diff between two revisions (or two directories) and what it does to the nodes",
@@ -27,8 +27,8 @@ Exit status 1 when HEAD does not validate or --fail-on is reached.`,
 				o.Dir = args[2]
 			}
 			o.Stdout = cmd.OutOrStdout()
-			err := reconciler.RunDiff(cmd.Context(), o)
-			if errors.Is(err, reconciler.ErrInvalid) || errors.Is(err, reconciler.ErrFailOn) {
+			err := review.RunDiff(cmd.Context(), o)
+			if errors.Is(err, render.ErrInvalid) || errors.Is(err, review.ErrFailOn) {
 				return &exitError{code: 1, err: err}
 			}
 			return err

@@ -2,16 +2,15 @@ package main
 
 import (
 	"errors"
+	"stoker.dev/stoker/reconciler/render"
 
 	"github.com/spf13/cobra"
-
-	"stoker.dev/stoker/reconciler"
 )
 
 func init() { subcommands = append(subcommands, newRenderCmd) }
 
 func newRenderCmd() *cobra.Command {
-	var opts reconciler.RenderCommandOptions
+	var opts render.RenderCommandOptions
 	cmd := &cobra.Command{
 		Use:   "render [DIR]",
 		Short: "Render one config per pool; --out writes pools/ and rendered/ exactly as on stoker/status",
@@ -22,8 +21,8 @@ func newRenderCmd() *cobra.Command {
 			}
 			opts.Stdout = cmd.OutOrStdout()
 			opts.Stderr = cmd.ErrOrStderr()
-			err := reconciler.RunRender(cmd.Context(), opts)
-			if errors.Is(err, reconciler.ErrInvalid) {
+			err := render.RunRender(cmd.Context(), opts)
+			if errors.Is(err, render.ErrInvalid) {
 				return &exitError{code: 1, err: err}
 			}
 			return err

@@ -2,21 +2,20 @@ package main
 
 import (
 	"github.com/spf13/cobra"
-
-	"stoker.dev/stoker/reconciler"
+	"stoker.dev/stoker/reconciler/fleetview"
 )
 
 func init() { subcommands = append(subcommands, newStatusCmd) }
 
 func newStatusCmd() *cobra.Command {
-	var o reconciler.StatusOptions
+	var o fleetview.StatusOptions
 	cmd := &cobra.Command{
 		Use:   "status --repo URL",
 		Short: "Show pools and nodes from stoker/fleet, like `oc get mcp` and `oc get nodes`",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Out = cmd.OutOrStdout()
-			return reconciler.RunStatus(cmd.Context(), o)
+			return fleetview.RunStatus(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()

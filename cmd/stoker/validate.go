@@ -3,16 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
+	"stoker.dev/stoker/reconciler/render"
 
 	"github.com/spf13/cobra"
-
-	"stoker.dev/stoker/reconciler"
 )
 
 func init() { subcommands = append(subcommands, newValidateCmd) }
 
 func newValidateCmd() *cobra.Command {
-	var opts reconciler.ValidateOptions
+	var opts render.ValidateOptions
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
 		Short: "Report every problem of a config repo checkout, with file and field; exit 1 on errors",
@@ -22,8 +21,8 @@ func newValidateCmd() *cobra.Command {
 				opts.Dir = args[0]
 			}
 			opts.Stdout = cmd.OutOrStdout()
-			err := reconciler.RunValidate(cmd.Context(), opts)
-			if errors.Is(err, reconciler.ErrInvalid) {
+			err := render.RunValidate(cmd.Context(), opts)
+			if errors.Is(err, render.ErrInvalid) {
 				return &exitError{code: 1, err: err}
 			}
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"stoker.dev/stoker/reconciler/fleetview"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,6 @@ import (
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/demo"
 	examplesrepo "stoker.dev/stoker/examples-repo"
-	"stoker.dev/stoker/reconciler"
 	"stoker.dev/stoker/test/gitserver"
 )
 
@@ -101,7 +101,7 @@ func TestPausedPoolHolds(t *testing.T) {
 	}, nil, "pause worker and change"); err != nil {
 		t.Fatal(err)
 	}
-	v, err := f.WaitFor(context.Background(), time.Minute, func(v *reconciler.FleetView) bool {
+	v, err := f.WaitFor(context.Background(), time.Minute, func(v *fleetview.FleetView) bool {
 		p := poolOf(v, "worker")
 		return p.Paused && p.Config != old
 	}, nil)
@@ -150,7 +150,7 @@ func TestBadCommitNeverReachesNodes(t *testing.T) {
 	}, nil, "bad: write under /usr"); err != nil {
 		t.Fatal(err)
 	}
-	v, err := f.WaitFor(context.Background(), time.Minute, func(v *reconciler.FleetView) bool {
+	v, err := f.WaitFor(context.Background(), time.Minute, func(v *fleetview.FleetView) bool {
 		return len(poolOf(v, "worker").Errors) > 0
 	}, nil)
 	if err != nil {
@@ -195,7 +195,7 @@ func TestDriftDegradesAndRecovers(t *testing.T) {
 	if err := os.WriteFile(target, []byte("tampered"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	v, err := f.WaitFor(context.Background(), time.Minute, func(v *reconciler.FleetView) bool {
+	v, err := f.WaitFor(context.Background(), time.Minute, func(v *fleetview.FleetView) bool {
 		n := nodeOf(v, "w-0")
 		return n.State == api.StateDegraded && len(n.Drift) > 0
 	}, nil)

@@ -8,13 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"stoker.dev/stoker/reconciler/fleetview"
 	"strings"
 	"testing"
 	"time"
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/demo"
-	"stoker.dev/stoker/reconciler"
 	"stoker.dev/stoker/test/gitserver"
 )
 
@@ -183,9 +183,9 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 
 // waitConverged waits until every node is Done on its pool's config and
 // the worker pool's config differs from not (when given).
-func waitConverged(t *testing.T, f *demo.Fleet, not string, timeout time.Duration) *reconciler.FleetView {
+func waitConverged(t *testing.T, f *demo.Fleet, not string, timeout time.Duration) *fleetview.FleetView {
 	t.Helper()
-	v, err := f.WaitFor(context.Background(), timeout, func(v *reconciler.FleetView) bool {
+	v, err := f.WaitFor(context.Background(), timeout, func(v *fleetview.FleetView) bool {
 		return demo.Converged(v) && (not == "" || poolOf(v, "worker").Config != not) && (len(f.Nodes()) == 0 || len(v.Nodes) == len(f.Nodes()))
 	}, nil)
 	if err != nil {
@@ -194,7 +194,7 @@ func waitConverged(t *testing.T, f *demo.Fleet, not string, timeout time.Duratio
 	return v
 }
 
-func poolOf(v *reconciler.FleetView, name string) api.PoolFleet {
+func poolOf(v *fleetview.FleetView, name string) api.PoolFleet {
 	if v != nil {
 		for _, p := range v.Pools {
 			if p.Name == name {
@@ -205,7 +205,7 @@ func poolOf(v *reconciler.FleetView, name string) api.PoolFleet {
 	return api.PoolFleet{}
 }
 
-func nodeOf(v *reconciler.FleetView, name string) api.NodeFleet {
+func nodeOf(v *fleetview.FleetView, name string) api.NodeFleet {
 	if v != nil {
 		for _, n := range v.Nodes {
 			if n.Name == name {
@@ -216,12 +216,12 @@ func nodeOf(v *reconciler.FleetView, name string) api.NodeFleet {
 	return api.NodeFleet{}
 }
 
-func table(v *reconciler.FleetView) string {
+func table(v *fleetview.FleetView) string {
 	if v == nil {
 		return "(no fleet status)"
 	}
 	var b strings.Builder
-	_ = reconciler.WriteFleet(&b, v, "table", time.Now())
+	_ = fleetview.WriteFleet(&b, v, "table", time.Now())
 	return b.String()
 }
 

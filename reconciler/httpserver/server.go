@@ -1,0 +1,137 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options configure the hub's HTTP server.
+type Options struct {
+	// Listen is the TCP address; "127.0.0.1:0" picks a free port.
+	Listen string
+	// Health backs /healthz and /readyz; HealthMaxAge is how long /healthz
+	// tolerates no successful reconcile.
+	Health       *Health
+	HealthMaxAge time.Duration
+	// Gatherer serves /metrics.
+	Gatherer prometheus.Gatherer
+	// WebhookSecret returns the push webhook's shared secret (read on each
+	// request, so a rotated Secret takes effect); Trigger starts a reconcile.
+	WebhookSecret func() []byte
+	Trigger       func()
+}
+
+// Server serves /healthz, /readyz, /metrics and /hooks/git.
+type Server struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// Listen binds o.Listen and builds the handlers; Serve then serves them.
+func Listen(o Options) (*Server, error) {
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", o.Health.healthz(o.HealthMaxAge))
+	mux.HandleFunc("/readyz", o.Health.readyz)
+	mux.Handle("/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	mux.Handle("/hooks/git", webhookHandler(o.WebhookSecret, o.Trigger))
+	return &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until ctx ends, then shuts down (5 s for open requests).
+func (s *Server) Serve(ctx context.Context) error {
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		_ = s.srv.Shutdown(sctx)
+	}()
+	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Health backs /healthz and /readyz: the outcome of the last reconcile.
+type Health struct {
+	mu      sync.Mutex
+	started time.Time
+	lastOK  time.Time
+	lastErr error
+}
+
+// NewHealth starts the health clock now.
+func NewHealth() *Health { return &Health{started: time.Now()} }
+
+// Record notes the outcome of one reconcile.
+func (h *Health) Record(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lastErr = err
+	if err == nil {
+		h.lastOK = time.Now()
+	}
+}
+
+// healthz (liveness) fails once no reconcile has succeeded for maxAge,
+// counting from start, so a hub stuck on Git gets restarted.
+func (h *Health) healthz(maxAge time.Duration) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		since := h.started
+		if h.lastOK.After(since) {
+			since = h.lastOK
+		}
+		lastErr := h.lastErr
+		h.mu.Unlock()
+		if time.Since(since) > maxAge {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "unhealthy: no successful reconcile since %s; last error: %v\n", since.Format(time.RFC3339), lastErr)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}
+}
+
+// readyz (readiness) succeeds once a reconcile has succeeded and the last
+// one did.
+func (h *Health) readyz(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	ok, lastErr := !h.lastOK.IsZero() && h.lastErr == nil, h.lastErr
+	h.mu.Unlock()
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not ready: last error: %v\n", lastErr)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// ReadSecretFile returns the trimmed contents of path, or nil when path is
+// empty or unreadable (the webhook then refuses every request).
+func ReadSecretFile(path string) []byte {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return []byte(strings.TrimSpace(string(data)))
+}

@@ -1,0 +1,216 @@
+package reconciler
+
+import (
+	"sort"
+	"stoker.dev/stoker/reconciler/rollout"
+	"time"
+
+	"stoker.dev/stoker/api"
+)
+
+// planState is the outcome of the plan step: the desired state to write.
+type planState struct {
+	// pools: the targets to write (fresh render or last good).
+	pools map[string]api.PoolTarget
+	// nodes: every node's desired target to write.
+	nodes map[string]api.NodeTarget
+	steps []rollout.Step
+	// fleet rows.
+	fleetPools map[string]*api.PoolFleet
+	fleetNodes map[string]nodeFleetFile
+}
+
+func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports map[string]*api.Report, inventory []InventoryNode) (*planState, error) {
+	now := h.cfg.Now().UTC().Truncate(time.Second)
+	ps := &planState{pools: map[string]api.PoolTarget{}, nodes: map[string]api.NodeTarget{}, fleetPools: map[string]*api.PoolFleet{}, fleetNodes: map[string]nodeFleetFile{}}
+
+	// Pools to plan: the default branch's pools when it loaded, else the
+	// pools already on stoker/status (the last good render).
+	var planPools []rollout.PlanPool
+	if rs.pools != nil {
+		for _, p := range rs.pools {
+			name := p.Object.Name
+			target := cur.pools[name] // last good, possibly zero
+			if pr, ok := rs.targets[name]; ok {
+				target = pr.target
+			} else {
+				// A pool that failed to render keeps its last good target,
+				// but pause and maxUnavailable follow the default branch.
+				target = refreshTarget(p.Object, target)
+			}
+			if target.Rendered != "" {
+				ps.pools[name] = target
+			}
+			planPools = append(planPools, rollout.PlanPool{Name: name, Target: target.Rendered, Paused: p.Object.Spec.Paused,
+				MaxUnavailable: p.Object.Spec.MaxUnavailable, NodeSelector: p.Object.Spec.NodeSelector})
+		}
+	} else {
+		// The default branch fails validation: stoker/status stays exactly
+		// as it is (nodes keep the last good render, no rollout moves);
+		// only stoker/fleet changes, to show the errors.
+		for name, t := range cur.pools {
+			ps.pools[name] = t
+			planPools = append(planPools, rollout.PlanPool{Name: name, Target: t.Rendered, Paused: true})
+		}
+		sort.Slice(planPools, func(i, j int) bool { return planPools[i].Name < planPools[j].Name })
+	}
+
+	// Nodes: union of reports, inventory and nodes already on stoker/status.
+	nodes := map[string]*rollout.PlanNode{}
+	get := func(name string) *rollout.PlanNode {
+		n, ok := nodes[name]
+		if !ok {
+			n = &rollout.PlanNode{Name: name, Ready: true}
+			nodes[name] = n
+		}
+		return n
+	}
+	for name, r := range reports {
+		n := get(name)
+		n.Report = r
+		n.Labels = r.Labels
+	}
+	for _, inv := range inventory {
+		n := get(inv.Name)
+		n.Labels = inv.Labels
+		n.Created = inv.Created
+		n.Ready = inv.Ready
+	}
+	for name := range cur.nodes {
+		get(name)
+	}
+	names := make([]string, 0, len(nodes))
+	for name, n := range nodes {
+		n.Desired = cur.nodes[name].DesiredConfig
+		if n.Created.IsZero() {
+			if f, ok := prev.nodes[name]; ok && !f.FirstSeen.IsZero() {
+				n.Created = f.FirstSeen
+			} else {
+				n.Created = now
+			}
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	list := make([]rollout.PlanNode, 0, len(names))
+	for _, name := range names {
+		list = append(list, *nodes[name])
+	}
+	var members rollout.Membership
+	if rs.pools != nil {
+		var err error
+		if members, err = rollout.Assign(planPools, list); err != nil {
+			return nil, err
+		}
+	} else {
+		members = rollout.Membership{Pool: map[string]string{}, Errors: map[string]string{}}
+		for name, n := range cur.nodes {
+			members.Pool[name] = n.Pool
+		}
+	}
+	byPool := map[string][]rollout.PlanNode{}
+	for _, n := range list {
+		if p, ok := members.Pool[n.Name]; ok {
+			byPool[p] = append(byPool[p], n)
+		}
+	}
+	for _, pp := range planPools {
+		steps, err := rollout.PlanRollout(pp, byPool[pp.Name])
+		if err != nil {
+			return nil, err
+		}
+		ps.steps = append(ps.steps, steps...)
+	}
+	advanced := map[string]string{}
+	for _, s := range ps.steps {
+		advanced[s.Node] = s.To
+	}
+	for _, n := range list {
+		pool, ok := members.Pool[n.Name]
+		desired := n.Desired
+		if to, ok := advanced[n.Name]; ok {
+			desired = to
+		}
+		if !ok {
+			// No pool (or two): keep whatever it had, never advance it.
+			if old, had := cur.nodes[n.Name]; had {
+				ps.nodes[n.Name] = old
+			}
+		} else if desired != "" {
+			ps.nodes[n.Name] = api.NodeTarget{Name: n.Name, Pool: pool, DesiredConfig: desired}
+		}
+	}
+
+	// Fleet rows.
+	for _, pp := range planPools {
+		pf := &api.PoolFleet{Name: pp.Name, Config: pp.Target, Paused: pp.Paused, Created: now}
+		if t, ok := ps.pools[pp.Name]; ok {
+			pf.SourceBranch, pf.SourceCommit = t.SourceBranch, t.SourceCommit
+		}
+		if old, ok := prev.pools[pp.Name]; ok && !old.Created.IsZero() {
+			pf.Created = old.Created
+		}
+		pf.Errors = append(pf.Errors, rs.mainErrors...)
+		pf.Errors = append(pf.Errors, rs.errors[pp.Name]...)
+		members := byPool[pp.Name]
+		// Count against the desired state being written now.
+		for i := range members {
+			members[i].Desired = ps.nodes[members[i].Name].DesiredConfig
+		}
+		summarizePool(pf, pp.Target, members)
+		ps.fleetPools[pp.Name] = pf
+	}
+	for _, n := range list {
+		f := nodeFleetFile{NodeFleet: api.NodeFleet{Name: n.Name, Pool: members.Pool[n.Name], Error: members.Errors[n.Name],
+			DesiredConfig: ps.nodes[n.Name].DesiredConfig}, FirstSeen: n.Created}
+		if n.Report != nil {
+			f.State = n.Report.State
+			f.CurrentConfig = n.Report.CurrentConfig
+			f.Reason = n.Report.Reason
+			f.Drift = n.Report.Drift
+			f.LastReport = n.Report.Heartbeat
+		}
+		if _, inv := nodes[n.Name]; inv && !n.Ready && f.Reason == "" {
+			f.Reason = "node is NotReady"
+		}
+		ps.fleetNodes[n.Name] = f
+	}
+	return ps, nil
+}
+
+// summarizePool counts a pool's machines the way `oc get mcp` does.
+// members are the pool's nodes with their reports; target is the pool's
+// rendered config.
+func summarizePool(pf *api.PoolFleet, target string, members []rollout.PlanNode) {
+	pf.MachineCount = len(members)
+	pf.ReadyMachineCount, pf.UpdatedMachineCount = 0, 0
+	pf.UnavailableMachineCount, pf.DegradedMachineCount = 0, 0
+	for _, n := range members {
+		updated := n.Report != nil && n.Report.State == api.StateDone &&
+			n.Report.CurrentConfig == target && n.Desired == target
+		if updated {
+			pf.UpdatedMachineCount++
+		}
+		if updated && n.Ready {
+			pf.ReadyMachineCount++
+		}
+		if rollout.Unavailable(n) {
+			pf.UnavailableMachineCount++
+		}
+		if n.Report != nil && n.Report.State == api.StateDegraded {
+			pf.DegradedMachineCount++
+		}
+	}
+	pf.Degraded = pf.DegradedMachineCount > 0 || len(pf.Errors) > 0
+	pf.Updated = target != "" && pf.UpdatedMachineCount == pf.MachineCount
+	pf.Updating = !pf.Updated && !pf.Paused && target != ""
+}
+
+func sortedPools(m map[string]*api.PoolFleet) []api.PoolFleet {
+	out := make([]api.PoolFleet, 0, len(m))
+	for _, p := range m {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -1,0 +1,135 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"stoker.dev/stoker/api"
+	"stoker.dev/stoker/gitsource"
+)
+
+// refs is what the check step saw.
+type refs struct {
+	config  map[string]string // branch -> commit
+	status  string
+	fleet   string
+	reports map[string]string // node -> commit
+}
+
+func (r refs) fingerprint(inv string) string {
+	var b strings.Builder
+	for _, m := range []map[string]string{r.config, r.reports} {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%s=%s;", k, m[k])
+		}
+		b.WriteString("|")
+	}
+	fmt.Fprintf(&b, "%s|%s|%s", r.status, r.fleet, inv)
+	return b.String()
+}
+
+func inventoryKey(nodes []InventoryNode) string {
+	var b strings.Builder
+	sorted := append([]InventoryNode(nil), nodes...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	for _, n := range sorted {
+		keys := make([]string, 0, len(n.Labels))
+		for k := range n.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(&b, "%s:%v:%d:", n.Name, n.Ready, n.Created.Unix())
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%s=%s,", k, n.Labels[k])
+		}
+		b.WriteString(";")
+	}
+	return b.String()
+}
+
+func (h *Hub) checkRefs(ctx context.Context) (refs, error) {
+	rf := refs{config: map[string]string{}, reports: map[string]string{}}
+	branches := append([]string{h.cfg.Branch}, h.sourceBranches...)
+	for _, b := range branches {
+		if _, ok := rf.config[b]; ok {
+			continue
+		}
+		c, err := h.cfg.Config.Head(ctx, b)
+		if errors.Is(err, gitsource.ErrRefNotFound) {
+			rf.config[b] = ""
+			continue
+		}
+		if err != nil {
+			return rf, fmt.Errorf("check branch %s: %w", b, err)
+		}
+		rf.config[b] = c
+	}
+	if rf.config[h.cfg.Branch] == "" {
+		return rf, fmt.Errorf("check branch %s: %w", h.cfg.Branch, gitsource.ErrRefNotFound)
+	}
+	hubRefs, err := h.cfg.Status.Refs(ctx, "stoker/")
+	if err != nil {
+		return rf, fmt.Errorf("check status branches: %w", err)
+	}
+	rf.status = hubRefs[api.StatusBranch]
+	rf.fleet = hubRefs[api.FleetBranch]
+	reports := hubRefs
+	if h.cfg.Reports != h.cfg.Status {
+		reports, err = h.cfg.Reports.Refs(ctx, api.ReportsBranchPrefix)
+		if err != nil {
+			return rf, fmt.Errorf("check report branches: %w", err)
+		}
+	}
+	for b, c := range reports {
+		if node, ok := strings.CutPrefix(b, api.ReportsBranchPrefix); ok && node != "" {
+			rf.reports[node] = c
+		}
+	}
+	return rf, nil
+}
+
+func (h *Hub) fetch(ctx context.Context, rf refs) error {
+	var cfgBranches []string
+	for b, c := range rf.config {
+		if c != "" {
+			cfgBranches = append(cfgBranches, b)
+		}
+	}
+	sort.Strings(cfgBranches)
+	if _, err := h.cfg.Config.Fetch(ctx, cfgBranches...); err != nil {
+		return fmt.Errorf("fetch %s: %w", strings.Join(cfgBranches, ", "), err)
+	}
+	var hub []string
+	if rf.status != "" {
+		hub = append(hub, api.StatusBranch)
+	}
+	if rf.fleet != "" {
+		hub = append(hub, api.FleetBranch)
+	}
+	if len(hub) > 0 {
+		if _, err := h.cfg.Status.Fetch(ctx, hub...); err != nil {
+			return fmt.Errorf("fetch %s: %w", strings.Join(hub, ", "), err)
+		}
+	}
+	var reps []string
+	for node, c := range rf.reports {
+		if _, ok := h.reportCache[c]; !ok {
+			reps = append(reps, api.ReportsBranch(node))
+		}
+	}
+	if len(reps) > 0 {
+		sort.Strings(reps)
+		if _, err := h.cfg.Reports.Fetch(ctx, reps...); err != nil {
+			return fmt.Errorf("fetch %d report branches: %w", len(reps), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package render
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/google/renameio/v2"
+
+	"stoker.dev/stoker/api"
+)
+
+// ErrInvalid means the repo has validation errors; callers exit 1 on it.
+var ErrInvalid = errors.New("config repo has errors")
+
+// ValidateOptions are the inputs of `stoker validate`.
+type ValidateOptions struct {
+	// Dir is the config repo checkout (default ".").
+	Dir string
+	// Strict turns warnings into errors.
+	Strict bool
+	// Stdout receives the problems and the summary.
+	Stdout io.Writer
+}
+
+// RunValidate loads and renders Dir, prints every problem one per line
+// ("file: field: message") and a one-line summary when clean. It returns an
+// error wrapping ErrInvalid when there are errors.
+func RunValidate(ctx context.Context, opts ValidateOptions) error {
+	_ = ctx
+	repo, res, ps := loadAndRender(opts.Dir, opts.Strict)
+	for _, p := range ps {
+		fmt.Fprintln(opts.Stdout, p.String())
+	}
+	if n := len(ps.Errors()); n > 0 {
+		return fmt.Errorf("%s: %d error(s), %d warning(s): %w", dirOr(opts.Dir), n, len(ps.Warnings()), ErrInvalid)
+	}
+	fmt.Fprintf(opts.Stdout, "%s: ok: %d MachineConfig(s), %d pool(s) rendered, %d warning(s)\n",
+		dirOr(opts.Dir), len(repo.MachineConfigs), len(res.Pools), len(ps.Warnings()))
+	return nil
+}
+
+func dirOr(d string) string {
+	if d == "" {
+		return "."
+	}
+	return d
+}
+
+func loadAndRender(dir string, strict bool) (*Repo, *RenderResult, api.Problems) {
+	repo, ps := Load(os.DirFS(dirOr(dir)), ".", LoadOptions{Strict: strict})
+	if len(ps.Errors()) > 0 {
+		return repo, nil, ps
+	}
+	res, rps := RenderAll(repo, RenderOptions{})
+	if strict {
+		for i := range rps {
+			rps[i].Severity = api.SeverityError
+		}
+	}
+	ps = append(ps, rps...)
+	if len(ps.Errors()) > 0 {
+		return repo, nil, ps
+	}
+	return repo, res, ps
+}
+
+// RenderCommandOptions are the inputs of `stoker render`.
+type RenderCommandOptions struct {
+	Dir string
+	// Out, when set, receives exactly the files the hub writes to
+	// stoker/status for these pools (pools/ and rendered/).
+	Out string
+	// Output is "table" (default) or "json".
+	Output string
+	Stdout io.Writer
+	// Stderr receives warnings.
+	Stderr io.Writer
+}
+
+// renderJSON is the -o json contract.
+type renderJSON struct {
+	Pools []renderJSONPool `json:"pools"`
+}
+
+type renderJSONPool struct {
+	Name           string   `json:"name"`
+	Rendered       string   `json:"rendered"`
+	MachineConfigs []string `json:"machineConfigs"`
+}
+
+// RunRender renders Dir and prints one line per pool, or JSON; with Out it
+// writes the status-branch files. It returns an error wrapping ErrInvalid
+// (after printing the problems) when the repo has errors.
+func RunRender(ctx context.Context, opts RenderCommandOptions) error {
+	_ = ctx
+	switch opts.Output {
+	case "", "table", "json":
+	default:
+		return fmt.Errorf("render: unknown output format %q (want table or json)", opts.Output)
+	}
+	_, res, ps := loadAndRender(opts.Dir, false)
+	errOut := opts.Stderr
+	if errOut == nil {
+		errOut = io.Discard
+	}
+	for _, p := range ps {
+		fmt.Fprintln(errOut, p.String())
+	}
+	if n := len(ps.Errors()); n > 0 {
+		return fmt.Errorf("%s: %d error(s): %w", dirOr(opts.Dir), n, ErrInvalid)
+	}
+	if opts.Out != "" {
+		files, err := res.StatusFiles("", "")
+		if err != nil {
+			return err
+		}
+		if err := writeFiles(opts.Out, files); err != nil {
+			return err
+		}
+	}
+	if opts.Output == "json" {
+		out := renderJSON{Pools: []renderJSONPool{}}
+		for _, p := range res.Pools {
+			mcs := p.MachineConfigs
+			if mcs == nil {
+				mcs = []string{}
+			}
+			out.Pools = append(out.Pools, renderJSONPool{Name: p.Pool.Object.Name, Rendered: p.Rendered.Name, MachineConfigs: mcs})
+		}
+		enc := json.NewEncoder(opts.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return fmt.Errorf("write render output: %w", err)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(opts.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POOL\tRENDERED\tMACHINECONFIGS")
+	for _, p := range res.Pools {
+		mcs := strings.Join(p.MachineConfigs, ",")
+		if mcs == "" {
+			mcs = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Pool.Object.Name, p.Rendered.Name, mcs)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write render output: %w", err)
+	}
+	return nil
+}
+
+// writeFiles writes files (slash paths) under dir atomically, in a stable
+// order.
+func writeFiles(dir string, files map[string][]byte) error {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := filepath.Join(dir, filepath.FromSlash(n))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Dir(p), err)
+		}
+		if err := renameio.WriteFile(p, files[n], 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+	}
+	return nil
+}

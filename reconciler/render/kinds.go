@@ -1,0 +1,237 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"stoker.dev/stoker/api"
+)
+
+// objCtx carries where an object came from while it is checked.
+type objCtx struct {
+	l          *loader
+	file       string
+	doc, item  int
+	prefix     string
+	hadErrors  bool
+	objectName string
+}
+
+func (c *objCtx) field(f string) string {
+	switch {
+	case c.prefix == "":
+		return f
+	case f == "":
+		return c.prefix
+	}
+	return c.prefix + "." + f
+}
+
+func (c *objCtx) errorf(f, format string, args ...any) {
+	c.hadErrors = true
+	c.l.add(api.Problem{File: c.file, Field: c.field(f), Message: fmt.Sprintf(format, args...), Severity: api.SeverityError})
+}
+
+func (c *objCtx) warnf(f, format string, args ...any) {
+	c.l.add(api.Problem{File: c.file, Field: c.field(f), Message: fmt.Sprintf(format, args...), Severity: api.SeverityWarning})
+}
+
+func (c *objCtx) addAll(prefix string, ps api.Problems) {
+	for _, p := range ps {
+		if p.Severity != api.SeverityWarning {
+			c.hadErrors = true
+		}
+		f := p.Field
+		if prefix != "" {
+			if f == "" {
+				f = prefix
+			} else {
+				f = prefix + "." + f
+			}
+		}
+		p.Field = c.field(f)
+		p.File = c.file
+		c.l.add(p)
+	}
+}
+
+// decode decodes js into v: type errors are errors, unknown fields
+// warnings. The keys in drop (top-level, or "spec.x") are removed first:
+// status and fields Stoker knows and deliberately ignores.
+func (c *objCtx) decode(js []byte, v any, drop ...string) bool {
+	var m map[string]any
+	if err := json.Unmarshal(js, &m); err != nil {
+		c.errorf("", "decode: %v", err)
+		return false
+	}
+	delete(m, "status")
+	for _, d := range drop {
+		if parent, key, ok := strings.Cut(d, "."); ok {
+			if sub, ok := m[parent].(map[string]any); ok {
+				delete(sub, key)
+			}
+			continue
+		}
+		delete(m, d)
+	}
+	clean, _ := json.Marshal(m)
+	strictErrs, err := strictUnmarshal(clean, v)
+	if err != nil {
+		c.errorf("", "%s", typeError(err))
+		return false
+	}
+	for _, se := range strictErrs {
+		if fe, ok := se.(interface{ FieldPath() string }); ok && fe.FieldPath() != "" {
+			msg := "unknown field, ignored"
+			if strings.Contains(se.Error(), "duplicate field") {
+				msg = "duplicate field; the last value wins"
+			}
+			c.warnf(fe.FieldPath(), "%s", msg)
+			continue
+		}
+		c.warnf("", "%s; ignored", strings.TrimPrefix(se.Error(), "json: "))
+	}
+	return true
+}
+
+func (c *objCtx) checkMeta(meta metav1.ObjectMeta) {
+	if meta.Name == "" {
+		c.errorf(metadataNameField, "missing")
+	} else if errs := validation.IsDNS1123Subdomain(meta.Name); len(errs) > 0 {
+		c.errorf(metadataNameField, "invalid name %q: %s", meta.Name, strings.Join(errs, "; "))
+	}
+	c.objectName = meta.Name
+	keys := make([]string, 0, len(meta.Labels))
+	for k := range meta.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			c.errorf(metadataLabelsField, "invalid label key %q: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(meta.Labels[k]); len(errs) > 0 {
+			c.errorf(metadataLabelsField, "invalid value %q of label %q: %s", meta.Labels[k], k, strings.Join(errs, "; "))
+		}
+	}
+}
+
+func (l *loader) loadMachineConfig(c objCtx, js []byte) {
+	var mc api.MachineConfig
+	if !c.decode(js, &mc) {
+		return
+	}
+	c.checkMeta(mc.ObjectMeta)
+	out := MachineConfig{MachineConfig: mc}
+	raw := bytes.TrimSpace(mc.Spec.Config)
+	if len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		cfg, ps := ParseIgnition(raw)
+		c.addAll("", ps)
+		if len(ps.Errors()) == 0 {
+			out.Ignition = cfg
+			c.addAll("", api.ValidateIgnition(cfg, configField, l.vopts))
+			// MCO defaults overwrite to true on every file when it
+			// merges; a file that is valid alone may fail then
+			// (a file with no source cannot be overwritten).
+			c.addAll("", api.IgnitionProblems(withOverwriteDefault(cfg), nil, configField).Errors())
+		}
+	} else {
+		out.Ignition = emptyIgnition()
+	}
+	c.addAll("", api.ValidateKernelType(mc.Spec.KernelType, "spec.kernelType"))
+	if _, err := SplitKernelArguments(mc.Spec.KernelArguments); err != nil {
+		c.errorf("spec.kernelArguments", "%v", err)
+	}
+	for i, e := range mc.Spec.Extensions {
+		if strings.TrimSpace(e) == "" {
+			c.errorf("spec.extensions["+strconv.Itoa(i)+"]", "empty extension name")
+		}
+	}
+	if c.hadErrors {
+		return
+	}
+	l.repo.MachineConfigs = append(l.repo.MachineConfigs, Source[MachineConfig]{File: c.file, Doc: c.doc, Item: c.item, Object: out})
+}
+
+func emptyIgnition() ign3types.Config {
+	return ign3types.Config{Ignition: ign3types.Ignition{Version: api.IgnitionVersion}}
+}
+
+// withOverwriteDefault returns cfg with overwrite: true on every file that
+// does not say, as MCO's MergeMachineConfigs sets it.
+func withOverwriteDefault(cfg ign3types.Config) ign3types.Config {
+	files := make([]ign3types.File, len(cfg.Storage.Files))
+	copy(files, cfg.Storage.Files)
+	for i := range files {
+		if files[i].Overwrite == nil {
+			t := true
+			files[i].Overwrite = &t
+		}
+	}
+	cfg.Storage.Files = files
+	return cfg
+}
+
+func (l *loader) loadPool(c objCtx, js []byte) {
+	var pool api.MachineConfigPool
+	if !c.decode(js, &pool) {
+		return
+	}
+	c.checkMeta(pool.ObjectMeta)
+	if pool.Name != "" && len(validation.IsDNS1123Label(pool.Name)) > 0 {
+		c.errorf(metadataNameField, "pool name %q must be a DNS-1123 label (it names files and rendered configs)", pool.Name)
+	}
+	c.addAll("", ValidatePool(pool))
+	if c.hadErrors {
+		return
+	}
+	l.repo.Pools = append(l.repo.Pools, Source[api.MachineConfigPool]{File: c.file, Doc: c.doc, Item: c.item, Object: pool})
+}
+
+func (l *loader) addForeign(c objCtx, apiVersion, kind string, meta metav1.ObjectMeta) {
+	c.warnf("", "%s %s loads but has no effect yet (Stoker does not render it)", kind, meta.Name)
+	if c.hadErrors {
+		return
+	}
+	l.repo.Foreign = append(l.repo.Foreign, Source[Foreign]{File: c.file, Doc: c.doc, Item: c.item, Object: Foreign{APIVersion: apiVersion, Kind: kind, Name: meta.Name}})
+}
+
+// machineConfigurationIgnored are MachineConfiguration spec fields Stoker
+// knows and does not use; they are not worth a warning.
+var machineConfigurationIgnored = []string{"spec.logLevel", "spec.operatorLogLevel", "spec.managementState",
+
+	"spec.managedBootImages", "spec.unsupportedConfigOverrides", "spec.observedConfig",
+	"spec.bootImageSkewEnforcement", "spec.irreconcilableValidationOverrides"}
+
+func (l *loader) loadMachineConfiguration(c objCtx, js []byte) {
+	var mcfg api.MachineConfiguration
+	if !c.decode(js, &mcfg, machineConfigurationIgnored...) {
+		return
+	}
+	c.checkMeta(mcfg.ObjectMeta)
+	if mcfg.Name != "" && mcfg.Name != disruptionConfigurationName {
+		c.errorf(metadataNameField, "a MachineConfiguration must be named %q (MCO's machine-configuration-guards policy)", disruptionConfigurationName)
+	}
+	if mcfg.Spec.NodeDisruptionPolicy != nil {
+		c.addAll(nodeDisruptionPolicyField, ValidateDisruptionPolicy(*mcfg.Spec.NodeDisruptionPolicy))
+	}
+	if c.hadErrors {
+		return
+	}
+	if l.configurationFile != "" {
+		c.errorf(metadataNameField, "duplicate MachineConfiguration %q (also in %s)", mcfg.Name, l.configurationFile)
+		return
+	}
+	l.configurationFile = c.file
+	if mcfg.Spec.NodeDisruptionPolicy != nil {
+		l.repo.Disruption = &Source[api.NodeDisruptionPolicy]{File: c.file, Doc: c.doc, Item: c.item, Object: *mcfg.Spec.NodeDisruptionPolicy}
+	}
+}

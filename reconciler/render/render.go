@@ -1,0 +1,360 @@
+package render
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/coreos/ignition/v2/config/merge"
+	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+
+	"stoker.dev/stoker/api"
+)
+
+// RenderOptions tune rendering.
+type RenderOptions struct {
+	// Validation is what a node accepts; nil means
+	// api.DefaultValidationOptions().
+	Validation *api.ValidationOptions
+}
+
+func (o RenderOptions) validation() api.ValidationOptions {
+	if o.Validation != nil {
+		return *o.Validation
+	}
+	return api.DefaultValidationOptions()
+}
+
+// PoolRender is one pool's rendered config and the MachineConfigs it was
+// merged from, in merge order.
+type PoolRender struct {
+	Pool           Source[api.MachineConfigPool]
+	Rendered       *api.Rendered
+	MachineConfigs []string
+}
+
+// RenderResult is every pool of a repo, rendered, sorted by pool name.
+type RenderResult struct {
+	Pools      []PoolRender
+	Disruption *api.NodeDisruptionPolicy
+}
+
+// hashLen is how many hex digits of the sha256 the rendered name keeps.
+const hashLen = 32
+
+// SelectMachineConfigs returns the MachineConfigs pool takes, in MCO's
+// merge order: those of role worker sorted by name first, then the rest
+// sorted by name, so a custom pool's own MCs override worker MCs whatever
+// their names. A pool without a machineConfigSelector takes none.
+func SelectMachineConfigs(pool api.MachineConfigPool, mcs []Source[MachineConfig]) ([]Source[MachineConfig], error) {
+	sel := labels.Nothing()
+	if pool.Spec.MachineConfigSelector != nil {
+		s, err := metav1.LabelSelectorAsSelector(pool.Spec.MachineConfigSelector)
+		if err != nil {
+			return nil, fmt.Errorf("pool %s: machineConfigSelector: %w", pool.Name, err)
+		}
+		sel = s
+	}
+	var worker, own []Source[MachineConfig]
+	for _, mc := range mcs {
+		if !sel.Matches(labels.Set(mc.Object.Labels)) {
+			continue
+		}
+		if mc.Object.Labels[api.RoleLabel] == api.PoolWorker {
+			worker = append(worker, mc)
+		} else {
+			own = append(own, mc)
+		}
+	}
+	byName := func(s []Source[MachineConfig]) {
+		sort.SliceStable(s, func(i, j int) bool { return s[i].Object.Name < s[j].Object.Name })
+	}
+	byName(worker)
+	byName(own)
+	return append(worker, own...), nil
+}
+
+// Merge merges MachineConfigs in the given order with MCO's semantics:
+// Ignition configs with Ignition's merge (files, directories and links by
+// path, field by field; units and dropins by name; users by name; ssh keys
+// unioned), overwrite defaulting to true on files; fips if any; kernelType
+// the last non-default (else "default"); kernelArguments (split as MCO's
+// daemon splits them) and extensions concatenated; osImageURL the last
+// non-empty. The result has no name; see Name.
+func Merge(mcs []MachineConfig) (*api.Rendered, error) {
+	var cfgs []ign3types.Config
+	for _, mc := range mcs {
+		if mc.Ignition.Ignition.Version != "" {
+			cfgs = append(cfgs, mc.Ignition)
+		}
+	}
+	out := mergeTree(emptyIgnition(), cfgs)
+	r := &api.Rendered{KernelType: api.KernelTypeDefault}
+	var kargs []string
+	for _, mc := range mcs {
+		s := mc.Spec
+		r.FIPS = r.FIPS || s.FIPS
+		if s.KernelType != "" && s.KernelType != api.KernelTypeDefault {
+			r.KernelType = s.KernelType
+		}
+		kargs = append(kargs, s.KernelArguments...)
+		r.Extensions = append(r.Extensions, s.Extensions...)
+		if s.OSImageURL != "" {
+			r.OSImageURL = s.OSImageURL
+		}
+	}
+	split, err := SplitKernelArguments(kargs)
+	if err != nil {
+		return nil, fmt.Errorf("merge kernel arguments: %w", err)
+	}
+	r.KernelArguments = split
+	out.Ignition.Version = api.IgnitionVersion
+	r.Config = withOverwriteDefault(out)
+	return r, nil
+}
+
+// mergeTree folds cfgs into base left to right with Ignition's merge, as
+// MCO does, but pairs them up as a balanced tree: Ignition's merge is
+// associative (keys keep their first-appearance order, later values win
+// field by field, an entry moving to another list drops out the same way),
+// so the result is the same while each entry is merged O(log n) times
+// instead of once per later config. TestMergeTreeMatchesSequential holds
+// this to the sequential fold.
+func mergeTree(base ign3types.Config, cfgs []ign3types.Config) ign3types.Config {
+	switch len(cfgs) {
+	case 0:
+		return base
+	case 1:
+		return ignMerge(base, cfgs[0])
+	}
+	for len(cfgs) > 1 {
+		next := make([]ign3types.Config, 0, (len(cfgs)+1)/2)
+		for i := 0; i+1 < len(cfgs); i += 2 {
+			next = append(next, ignMerge(cfgs[i], cfgs[i+1]))
+		}
+		if len(cfgs)%2 == 1 {
+			next = append(next, cfgs[len(cfgs)-1])
+		}
+		cfgs = next
+	}
+	return ignMerge(base, cfgs[0])
+}
+
+func ignMerge(parent, child ign3types.Config) ign3types.Config {
+	merged, _ := merge.MergeStructTranscribe(parent, child)
+	return merged.(ign3types.Config)
+}
+
+// Name returns rendered-<pool>-<hash>, the hash over the canonical JSON of
+// the merged config (Go's encoding of these types has a fixed field order
+// and no maps), so the same inputs name the same config everywhere.
+func Name(pool string, r *api.Rendered) (string, error) {
+	canon := *r
+	canon.Name = ""
+	data, err := json.Marshal(canon)
+	if err != nil {
+		return "", fmt.Errorf("encode rendered config for pool %s: %w", pool, err)
+	}
+	sum := sha256.Sum256(data)
+	return "rendered-" + pool + "-" + hex.EncodeToString(sum[:])[:hashLen], nil
+}
+
+// RenderPool renders one pool from mcs, which may come from a different
+// branch's Repo than the pool (a pool annotated stoker.dev/source-branch).
+// It returns nothing when the rendered config fails validation; the
+// problems name the MachineConfig file that brought the offending entry
+// where it can be told, else the pool's file.
+func RenderPool(pool Source[api.MachineConfigPool], mcs []Source[MachineConfig], opts RenderOptions) (*PoolRender, api.Problems) {
+	poolFile := pool.File
+	if poolFile == "" {
+		poolFile = "(built-in pool " + pool.Object.Name + ")"
+	}
+	selected, err := SelectMachineConfigs(pool.Object, mcs)
+	if err != nil {
+		return nil, api.Problems{{File: poolFile, Field: "spec.machineConfigSelector", Message: err.Error(), Severity: api.SeverityError}}
+	}
+	objs := make([]MachineConfig, len(selected))
+	names := make([]string, len(selected))
+	for i, s := range selected {
+		objs[i] = s.Object
+		names[i] = s.Object.Name
+	}
+	r, err := Merge(objs)
+	if err != nil {
+		return nil, api.Problems{{File: poolFile, Message: fmt.Sprintf("render pool %s: %v", pool.Object.Name, err), Severity: api.SeverityError}}
+	}
+	if r.Name, err = Name(pool.Object.Name, r); err != nil {
+		return nil, api.Problems{{File: poolFile, Message: err.Error(), Severity: api.SeverityError}}
+	}
+	ps := api.ValidateRendered(r, opts.validation())
+	if len(ps) > 0 {
+		for i := range ps {
+			ps[i].File = poolFile
+			if f := attribute(r.Config, ps[i].Field, selected); f != "" {
+				ps[i].File = f
+			}
+			ps[i].Message = fmt.Sprintf("in the rendered config of pool %s: %s", pool.Object.Name, ps[i].Message)
+		}
+		if len(ps.Errors()) > 0 {
+			return nil, ps
+		}
+	}
+	return &PoolRender{Pool: pool, Rendered: r, MachineConfigs: names}, ps
+}
+
+var entryField = regexp.MustCompile(`^spec\.config\.(storage\.files|storage\.directories|storage\.links|systemd\.units)\[(\d+)\]`)
+
+// attribute finds the file of the last MachineConfig that defines the
+// merged entry a rendered-config problem is about.
+func attribute(cfg ign3types.Config, fld string, mcs []Source[MachineConfig]) string {
+	m := entryField.FindStringSubmatch(fld)
+	if m == nil {
+		return ""
+	}
+	i, _ := strconv.Atoi(m[2])
+	key := ""
+	var has func(c ign3types.Config) bool
+	switch m[1] {
+	case "storage.files":
+		if i < len(cfg.Storage.Files) {
+			key = cfg.Storage.Files[i].Path
+		}
+		has = func(c ign3types.Config) bool {
+			for _, f := range c.Storage.Files {
+				if f.Path == key {
+					return true
+				}
+			}
+			return false
+		}
+	case "storage.directories":
+		if i < len(cfg.Storage.Directories) {
+			key = cfg.Storage.Directories[i].Path
+		}
+		has = func(c ign3types.Config) bool {
+			for _, f := range c.Storage.Directories {
+				if f.Path == key {
+					return true
+				}
+			}
+			return false
+		}
+	case "storage.links":
+		if i < len(cfg.Storage.Links) {
+			key = cfg.Storage.Links[i].Path
+		}
+		has = func(c ign3types.Config) bool {
+			for _, f := range c.Storage.Links {
+				if f.Path == key {
+					return true
+				}
+			}
+			return false
+		}
+	case "systemd.units":
+		if i < len(cfg.Systemd.Units) {
+			key = cfg.Systemd.Units[i].Name
+		}
+		has = func(c ign3types.Config) bool {
+			for _, u := range c.Systemd.Units {
+				if u.Name == key {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if key == "" {
+		return ""
+	}
+	for j := len(mcs) - 1; j >= 0; j-- {
+		if has(mcs[j].Object.Ignition) {
+			return mcs[j].File
+		}
+	}
+	return ""
+}
+
+// RenderAll renders every pool of repo from the repo's own MachineConfigs.
+// A repo with errors renders nothing: there is no half-good render. The
+// problems returned include warnings of pools that rendered.
+func RenderAll(repo *Repo, opts RenderOptions) (*RenderResult, api.Problems) {
+	var ps api.Problems
+	res := &RenderResult{Disruption: repo.DisruptionPolicy()}
+	for _, pool := range repo.Pools {
+		pr, pps := RenderPool(pool, repo.MachineConfigs, opts)
+		ps = append(ps, pps...)
+		if pr != nil {
+			res.Pools = append(res.Pools, *pr)
+		}
+	}
+	if len(ps.Errors()) > 0 {
+		return nil, ps
+	}
+	return res, ps
+}
+
+// Target returns pools/<pool>.yaml's content for this render. sourceBranch
+// and sourceCommit say where the MachineConfigs came from; the CLI leaves
+// them empty.
+func (pr *PoolRender) Target(disruption *api.NodeDisruptionPolicy, sourceBranch, sourceCommit string) api.PoolTarget {
+	p := pr.Pool.Object
+	mu, _ := ParseMaxUnavailable(p.Spec.MaxUnavailable)
+	drift := api.DriftReport
+	if d := p.Annotations[api.DriftAnnotation]; d != "" {
+		drift = api.DriftPolicy(d)
+	}
+	return api.PoolTarget{
+		Name:           p.Name,
+		Rendered:       pr.Rendered.Name,
+		SourceBranch:   sourceBranch,
+		SourceCommit:   sourceCommit,
+		MachineConfigs: append([]string(nil), pr.MachineConfigs...),
+		Paused:         p.Spec.Paused,
+		MaxUnavailable: mu,
+		Drift:          drift,
+		Disruption:     disruption,
+	}
+}
+
+// PoolFiles returns the two files the hub writes to stoker/status for one
+// pool, keyed by their path there: pools/<pool>.yaml (target, as YAML) and
+// rendered/<name>.json (api.Rendered.Encode).
+func PoolFiles(target api.PoolTarget, r *api.Rendered) (map[string][]byte, error) {
+	if target.Rendered != r.Name {
+		return nil, fmt.Errorf("pool files for %s: target names %s but the rendered config is %s", target.Name, target.Rendered, r.Name)
+	}
+	y, err := yaml.Marshal(target)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", api.PoolFile(target.Name), err)
+	}
+	j, err := r.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]byte{api.PoolFile(target.Name): y, api.RenderedFile(r.Name): j}, nil
+}
+
+// StatusFiles returns every pool's files (see PoolFiles) for a result
+// rendered from one branch.
+func (res *RenderResult) StatusFiles(sourceBranch, sourceCommit string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	for i := range res.Pools {
+		pr := &res.Pools[i]
+		fs, err := PoolFiles(pr.Target(res.Disruption, sourceBranch, sourceCommit), pr.Rendered)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range fs {
+			files[k] = v
+		}
+	}
+	return files, nil
+}

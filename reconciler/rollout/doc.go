@@ -1,0 +1,9 @@
+// Package rollout is the hub's rollout planner: which pool each node belongs
+// to (custom pool over worker, master over custom), how many nodes a pool
+// may take down (maxUnavailable), and which nodes advance next (zone
+// alphabetically, then oldest first).
+//
+// It is pure: its inputs are plain structs, the clock is data in them, and
+// it does no I/O. It must not import gitsource (or any Git library),
+// net/http, agent, nodeops or any other reconciler package.
+package rollout

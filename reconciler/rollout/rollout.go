@@ -1,0 +1,200 @@
+package rollout
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"stoker.dev/stoker/api"
+)
+
+// PlanPool is what the rollout planner needs to know of a pool.
+type PlanPool struct {
+	Name string
+	// Target is the pool's rendered config name; "" when the pool has never
+	// rendered (its nodes are then left alone).
+	Target         string
+	Paused         bool
+	MaxUnavailable *intstr.IntOrString
+	NodeSelector   *metav1.LabelSelector
+}
+
+// PlanNode is what the rollout planner needs to know of a node.
+type PlanNode struct {
+	Name   string
+	Labels map[string]string
+	// Created orders rollouts oldest first: the Node's creationTimestamp in
+	// Kubernetes mode, else when the hub first saw the node.
+	Created time.Time
+	// Ready is false for a NotReady Kubernetes node (unavailable).
+	Ready bool
+	// Desired is the node's desiredConfig on stoker/status now ("" if none).
+	Desired string
+	// Report is the node's last report; nil when it has never reported.
+	Report *api.Report
+}
+
+// Membership is the outcome of matching nodes to pools.
+type Membership struct {
+	// Pool maps node name to its one pool.
+	Pool map[string]string
+	// Errors maps node name to why it has no pool (two custom pools).
+	Errors map[string]string
+}
+
+// Assign matches every node to exactly one pool with MCO's rules: a custom
+// pool wins over worker, master wins over a custom pool, two matching
+// custom pools is an error for that node, which then belongs to none.
+func Assign(pools []PlanPool, nodes []PlanNode) (Membership, error) {
+	m := Membership{Pool: map[string]string{}, Errors: map[string]string{}}
+	selectors := make([]labels.Selector, len(pools))
+	for i, p := range pools {
+		if p.NodeSelector == nil {
+			selectors[i] = labels.Nothing()
+			continue
+		}
+		s, err := metav1.LabelSelectorAsSelector(p.NodeSelector)
+		if err != nil {
+			return m, fmt.Errorf("pool %s: spec.nodeSelector: %w", p.Name, err)
+		}
+		selectors[i] = s
+	}
+	for _, n := range nodes {
+		var master, worker bool
+		var custom []string
+		set := labels.Set(n.Labels)
+		for i, p := range pools {
+			if !selectors[i].Matches(set) {
+				continue
+			}
+			switch p.Name {
+			case api.PoolMaster:
+				master = true
+			case api.PoolWorker:
+				worker = true
+			default:
+				custom = append(custom, p.Name)
+			}
+		}
+		switch {
+		case master:
+			m.Pool[n.Name] = api.PoolMaster
+		case len(custom) > 1:
+			sort.Strings(custom)
+			m.Errors[n.Name] = fmt.Sprintf("node matches more than one custom pool: %s", strings.Join(custom, ", "))
+		case len(custom) == 1:
+			m.Pool[n.Name] = custom[0]
+		case worker:
+			m.Pool[n.Name] = api.PoolWorker
+		}
+	}
+	return m, nil
+}
+
+// MaxUnavailable resolves a pool's maxUnavailable (int or percent; default
+// 1) against its machine count, rounded down and at least 1, as MCO does.
+func MaxUnavailable(v *intstr.IntOrString, machines int) (int, error) {
+	if v == nil {
+		return 1, nil
+	}
+	n, err := intstr.GetScaledValueFromIntOrPercent(v, machines, false)
+	if err != nil {
+		return 0, fmt.Errorf("maxUnavailable %q: %w", v.String(), err)
+	}
+	if n < 1 {
+		n = 1
+	}
+	return n, nil
+}
+
+// Unavailable reports whether a node counts against its pool's
+// maxUnavailable: not Ready, no report, not Done, or not yet at the config
+// it was told to run.
+func Unavailable(n PlanNode) bool {
+	if !n.Ready || n.Report == nil {
+		return true
+	}
+	if n.Report.State != api.StateDone {
+		return true
+	}
+	return n.Desired != "" && n.Report.CurrentConfig != n.Desired
+}
+
+// Step is one node advanced to a new desiredConfig.
+type Step struct {
+	Node, Pool, From, To string
+}
+
+// PlanRollout decides which nodes get the pool's target now. A paused pool
+// or one without a target advances nobody. Capacity is maxUnavailable minus
+// the nodes unavailable now; candidates are ordered by zone (alphabetical,
+// zoneless last), then oldest first, then name. A candidate that is already
+// unavailable costs no capacity (it cannot get less available), so a fix
+// reaches a Degraded node even when the pool has no room; the invariant is
+// that no commit raises the pool's unavailable count above maxUnavailable.
+// A node that never reported is not "already unavailable" in that sense:
+// its agent may not run yet, and advancing many such nodes at once would
+// disrupt them all together when their agents start.
+func PlanRollout(pool PlanPool, members []PlanNode) ([]Step, error) {
+	if pool.Paused || pool.Target == "" {
+		return nil, nil
+	}
+	max, err := MaxUnavailable(pool.MaxUnavailable, len(members))
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", pool.Name, err)
+	}
+	unavailable := 0
+	var candidates []PlanNode
+	for _, n := range members {
+		if Unavailable(n) {
+			unavailable++
+		}
+		if n.Desired != pool.Target {
+			candidates = append(candidates, n)
+		}
+	}
+	sort.SliceStable(candidates, func(i, j int) bool { return rolloutLess(candidates[i], candidates[j]) })
+	capacity := max - unavailable
+	var steps []Step
+	for _, n := range candidates {
+		if !inFlight(n) {
+			if capacity <= 0 {
+				continue
+			}
+			capacity--
+		}
+		steps = append(steps, Step{Node: n.Name, Pool: pool.Name, From: n.Desired, To: pool.Target})
+	}
+	return steps, nil
+}
+
+// inFlight reports whether the node's own agent says it is changing or
+// failing already, so a new target does not make it less available.
+func inFlight(n PlanNode) bool {
+	if n.Report == nil {
+		return false
+	}
+	return n.Report.State != api.StateDone || (n.Desired != "" && n.Report.CurrentConfig != n.Desired)
+}
+
+func rolloutLess(a, b PlanNode) bool {
+	za, zb := a.Labels[api.ZoneLabel], b.Labels[api.ZoneLabel]
+	if za != zb {
+		if za == "" || zb == "" {
+			return zb == ""
+		}
+		return za < zb
+	}
+	if !a.Created.Equal(b.Created) {
+		if a.Created.IsZero() || b.Created.IsZero() {
+			return b.Created.IsZero()
+		}
+		return a.Created.Before(b.Created)
+	}
+	return a.Name < b.Name
+}
