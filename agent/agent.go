@@ -406,6 +406,7 @@ func (a *agent) tick(ctx context.Context) (idle bool, err error) {
 // recover makes the persisted stage agree with the applier's journal
 // after a crash or restart.
 func (a *agent) recover(ctx context.Context) error {
+	a.sweepTemp()
 	j, err := a.applier.Recover(ctx)
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"stoker.dev/stoker/api"
@@ -167,4 +168,25 @@ func pruneConfigs(dir string, keep ...string) error {
 		}
 	}
 	return nil
+}
+
+// sweepTemp removes the temporary files of atomic writes a kill
+// interrupted: next to the files the current and pending configs manage,
+// in the state dir and among the kept configs (nodeops.SweepTemp has the
+// rules). Failing to sweep is logged: it never stops recovery.
+func (a *agent) sweepTemp() {
+	var known []*api.Rendered
+	for _, name := range []string{a.st.Current, a.st.Pending} {
+		if r, err := loadConfig(a.o.StateDir, name); err == nil && r != nil {
+			known = append(known, r)
+		}
+	}
+	if _, err := a.applier.SweepTemp(known...); err != nil {
+		a.log.WithError(err).Warn("sweep temporary files")
+	}
+	if removed, err := nodeops.SweepDir(filepath.Join(a.o.StateDir, configsDir)); err != nil {
+		a.log.WithError(err).Warn("sweep temporary files")
+	} else if len(removed) > 0 {
+		a.log.WithField("path", strings.Join(removed, " ")).Info("removed temporary files of interrupted writes")
+	}
 }

@@ -712,6 +712,9 @@ func (a *Applier) finish(j *Journal) error {
 // from its own persisted stage whether to Commit (it reached or passed
 // the reboot) or Rollback.
 func (a *Applier) Recover(ctx context.Context) (*Journal, error) {
+	if _, err := a.SweepTemp(); err != nil {
+		a.opts.Log.WithError(err).Warn("sweep temporary files")
+	}
 	j, err := a.load()
 	if err != nil {
 		return nil, err

@@ -37,6 +37,13 @@
 //     gone (left by an older Stoker, which deleted them first) recorded a
 //     finished operation and is removed.
 //
+// Temporary files: WriteFile's temporary ".<name><digits>" (renameio's
+// name) is left behind when a write is killed before its rename.
+// SweepTemp (agent start) and Recover remove them — only that pattern,
+// only next to a file a known config or the journal manages (never a
+// name that is itself managed), next to originals, and in the state
+// dir's own directories — so a user's file is never touched.
+//
 // Paths: every host path is resolved under the root with securejoin
 // (Resolve), which never leaves the root, and follows a symlink in a
 // parent directory only when systemd's safe-mode chase would: the link
