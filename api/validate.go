@@ -47,6 +47,11 @@ type ValidationOptions struct {
 	CoreUser string
 	// MaxRenderedBytes caps the encoded rendered config; 0 means no cap.
 	MaxRenderedBytes int
+	// MaxFileBytes caps one file's decompressed contents, MaxConfigBytes
+	// all files' together; 0 means DefaultMaxFileBytes and
+	// DefaultMaxConfigBytes.
+	MaxFileBytes   int64
+	MaxConfigBytes int64
 }
 
 // DefaultValidationOptions returns the options Stoker uses unless told
@@ -65,6 +70,12 @@ func (o ValidationOptions) withDefaults() ValidationOptions {
 	}
 	if o.CoreUser == "" {
 		o.CoreUser = DefaultCoreUser
+	}
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if o.MaxConfigBytes <= 0 {
+		o.MaxConfigBytes = DefaultMaxConfigBytes
 	}
 	return o
 }
@@ -99,13 +110,13 @@ func ValidateIgnition(cfg ign3types.Config, field string, opts ValidationOptions
 	// Ignition section: only data: URLs may be merged in; a node never
 	// fetches config from elsewhere.
 	for i, r := range cfg.Ignition.Config.Merge {
-		checkResource(&ps, idx(f("ignition.config"), "merge", i), r)
+		checkResource(&ps, idx(f("ignition.config"), "merge", i), r, opts.MaxFileBytes)
 	}
 	if cfg.Ignition.Config.Replace.Source != nil {
-		checkResource(&ps, f("ignition.config.replace"), cfg.Ignition.Config.Replace)
+		checkResource(&ps, f("ignition.config.replace"), cfg.Ignition.Config.Replace, opts.MaxFileBytes)
 	}
 	for i, r := range cfg.Ignition.Security.TLS.CertificateAuthorities {
-		checkResource(&ps, idx(f("ignition.security.tls"), "certificateAuthorities", i), r)
+		checkResource(&ps, idx(f("ignition.security.tls"), "certificateAuthorities", i), r, opts.MaxFileBytes)
 	}
 	if len(cfg.KernelArguments.ShouldExist) > 0 || len(cfg.KernelArguments.ShouldNotExist) > 0 {
 		problemf(&ps, f("kernelArguments"), "Ignition kernelArguments are not supported on a running node; use the MachineConfig's spec.kernelArguments")
@@ -128,6 +139,7 @@ func ValidateIgnition(cfg ign3types.Config, field string, opts ValidationOptions
 	for i := range s.Luks {
 		problemf(&ps, idx(f("storage"), "luks", i), "luks volumes cannot be changed on a running node")
 	}
+	var total int64
 	for i, file := range s.Files {
 		fld := idx(f("storage"), "files", i)
 		checkPath(&ps, fld+".path", file.Path, opts.AllowedPrefixes)
@@ -136,8 +148,11 @@ func ValidateIgnition(cfg ign3types.Config, field string, opts ValidationOptions
 			problemf(&ps, fld+".append", "append is not supported: a node rewrites whole files, and appending on every update would grow the file")
 		}
 		if file.Contents.Source != nil || file.Contents.Compression != nil {
-			checkResource(&ps, fld+".contents", file.Contents)
+			total += checkResource(&ps, fld+".contents", file.Contents, opts.MaxFileBytes)
 		}
+	}
+	if total > opts.MaxConfigBytes {
+		problemf(&ps, f("storage.files"), "file contents expand to %d bytes in total, over the per-config limit of %d", total, opts.MaxConfigBytes)
 	}
 	for i, d := range s.Directories {
 		fld := idx(f("storage"), "directories", i)
@@ -187,16 +202,18 @@ func ValidateIgnition(cfg ign3types.Config, field string, opts ValidationOptions
 	return ps
 }
 
-// checkResource allows data: URLs only, and only ones that decode.
-func checkResource(ps *Problems, field string, r ign3types.Resource) {
+// checkResource allows data: URLs only, and only ones that decode to at
+// most max bytes. It returns the decoded size (max+1 when over): a gzip
+// stream is expanded through a limited reader and never held whole.
+func checkResource(ps *Problems, field string, r ign3types.Resource, max int64) int64 {
 	if r.Source == nil {
-		return
+		return 0
 	}
 	src := *r.Source
 	scheme, _, ok := strings.Cut(src, ":")
 	if !ok || !strings.EqualFold(scheme, "data") {
 		problemf(ps, field+".source", "remote source %q is not allowed: only data: URLs (a node never fetches config from elsewhere)", redactURL(src))
-		return
+		return 0
 	}
 	if len(r.HTTPHeaders) > 0 {
 		problemf(ps, field+".httpHeaders", "httpHeaders make no sense on a data: URL")
@@ -204,23 +221,29 @@ func checkResource(ps *Problems, field string, r ign3types.Resource) {
 	du, err := dataurl.DecodeString(src)
 	if err != nil {
 		problemf(ps, field+".source", "bad data URL: %v", err)
-		return
+		return 0
 	}
+	size := int64(len(du.Data))
 	if r.Compression != nil {
 		switch *r.Compression {
 		case "":
 		case "gzip":
 			zr, err := gzip.NewReader(bytes.NewReader(du.Data))
 			if err == nil {
-				_, err = io.Copy(io.Discard, zr)
+				size, err = io.Copy(io.Discard, io.LimitReader(zr, max+1))
 			}
 			if err != nil {
 				problemf(ps, field+".source", "bad gzip data: %v", err)
+				return size
 			}
 		default:
 			problemf(ps, field+".compression", "unsupported compression %q: only gzip", *r.Compression)
 		}
 	}
+	if size > max {
+		problemf(ps, field+".source", "contents expand to more than %d bytes, the per-file limit", max)
+	}
+	return size
 }
 
 // redactURL keeps the scheme and host of a URL for the message but never

@@ -148,6 +148,10 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Repo, api.Problems) {
 		l.add(api.Problem{File: dir, Message: fmt.Sprintf("walk %s: %v", dir, err), Severity: api.SeverityError})
 	}
 	for _, p := range files {
+		if fi, err := fs.Stat(fsys, p); err == nil && fi.Size() > api.MaxYAMLBytes {
+			l.add(api.Problem{File: rel(dir, p), Message: fmt.Sprintf("file is %d bytes, over the limit of %d for one manifest file", fi.Size(), api.MaxYAMLBytes), Severity: api.SeverityError})
+			continue
+		}
 		data, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			l.add(api.Problem{File: rel(dir, p), Message: fmt.Sprintf("read: %v", err), Severity: api.SeverityError})

@@ -1,0 +1,66 @@
+package render
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// gzipBomb is n MiB of zeros as n concatenated 1 MiB gzip members.
+func gzipBomb(t *testing.T, mib int) []byte {
+	t.Helper()
+	var one bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&one, gzip.BestCompression)
+	if _, err := zw.Write(make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Repeat(one.Bytes(), mib)
+}
+
+// TestValidateRefusesDecompressionBomb: `stoker validate` refuses a
+// 1.36 MB MachineConfig whose gzip data URL expands to 1 GiB, naming the
+// file and the field, and a manifest file over the size limit, naming
+// the file, without reading it.
+func TestValidateRefusesDecompressionBomb(t *testing.T) {
+	src := "data:;base64," + base64.StdEncoding.EncodeToString(gzipBomb(t, 1024))
+	bomb := file("/etc/bomb.conf", "x", "")
+	bomb = strings.Replace(bomb, "{source: 'data:,x'}", "{source: '"+src+"', compression: gzip}", 1)
+	dir := writeTree(t, map[string]string{
+		"machineconfigs/50-bomb.yaml": filesMC("50-bomb", "worker", file("/etc/ok.conf", "x", ""), bomb),
+		"machineconfigs/60-ok.yaml":   filesMC("60-ok", "worker", file("/etc/a", "x", "")),
+	})
+	fi, err := os.Stat(filepath.Join(dir, "machineconfigs/50-bomb.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("bomb MachineConfig: %d bytes, expands to 1 GiB", fi.Size())
+	huge := filepath.Join(dir, "machineconfigs/70-huge.yaml")
+	if err := os.WriteFile(huge, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(huge, 9<<20); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = RunValidate(context.Background(), ValidateOptions{Dir: dir, Stdout: &out})
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"machineconfigs/50-bomb.yaml: spec.config.storage.files[1].contents.source: contents expand to more than 33554432 bytes, the per-file limit",
+		"machineconfigs/70-huge.yaml: file is 9437184 bytes, over the limit",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, out.String())
+		}
+	}
+}
