@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
 	"stoker.dev/stoker/api"
@@ -99,6 +101,11 @@ type Options struct {
 	Version string
 	// ReportBackoff is the first retry delay of a failed report push.
 	ReportBackoff time.Duration
+	// Backoff paces retries after a failed pass (Git unreachable, a
+	// failed drain): each delay grows by Factor up to Cap, with Jitter so
+	// a fleet does not retry in lockstep after an outage. A zero Duration
+	// means the default: Interval, doubling up to 5m, jitter 0.5.
+	Backoff wait.Backoff
 	// Now replaces time.Now.
 	Now func() time.Time
 	// CrashAt is called at every step boundary with the point's name (see
@@ -177,6 +184,12 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 	if o.Node == "" {
 		return nil, errors.New("agent: node name is required")
 	}
+	if err := api.ValidateNodeName(o.Node); err != nil {
+		return nil, fmt.Errorf("agent: --node: %w (a systemd unit passing --node %%H uses the host name: make it a lowercase DNS name, or set --node in a drop-in)", err)
+	}
+	if err := api.ValidateLabels(o.Labels); err != nil {
+		return nil, fmt.Errorf("agent: --labels: %w", err)
+	}
 	if o.Root == "" {
 		o.Root = "/"
 	}
@@ -191,6 +204,9 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 	}
 	if o.RetryFailed <= 0 {
 		o.RetryFailed = 10 * o.Interval
+	}
+	if o.Backoff.Duration <= 0 {
+		o.Backoff = DefaultBackoff(o.Interval)
 	}
 	if o.CoreUser == "" {
 		o.CoreUser = api.DefaultCoreUser
@@ -288,8 +304,10 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	rb := DefaultBackoff(o.ReportBackoff)
+	rb.Cap = time.Minute
 	rep := NewReporter(ReporterOptions{Repo: o.Reports, Node: o.Node, Heartbeat: o.Heartbeat,
-		Backoff: o.ReportBackoff, Annotator: o.Annotator, Now: o.Now, Log: log})
+		Backoff: rb, Annotator: o.Annotator, Now: o.Now, Log: log})
 	a := &agent{o: *o, log: log, applier: applier, status: o.Status, reporter: rep, st: st, hubKeys: hubKeys}
 	a.drift = newDriftMonitor(a)
 	return a, nil
@@ -338,21 +356,36 @@ func (a *agent) run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.drift.run(rctx) }()
 	}
+	backoff := a.o.Backoff
 	for {
 		idle, err := a.lockedTick(ctx)
 		if a.o.Once && idle {
 			a.drift.check(ctx) // one drift check before the final report
 		}
-		if err != nil && ctx.Err() == nil {
-			a.log.WithError(err).Warn("agent step failed")
+		retry := err != nil && retryable(err)
+		delay := a.o.Interval
+		if err != nil {
+			delay = backoff.Step()
+		} else {
+			backoff = a.o.Backoff
 		}
-		if a.o.Once && (idle || err != nil || a.rebooted || ctx.Err() != nil) {
+		if err != nil && ctx.Err() == nil {
+			log := a.log.WithError(err)
+			if retry {
+				log = log.WithField("retry", delay)
+			}
+			log.Warn("agent step failed")
+		}
+		if a.o.Once && (idle || (err != nil && !retry) || a.rebooted || ctx.Err() != nil) {
 			if a.rebooted {
 				return nil
 			}
 			fctx, fcancel := context.WithTimeout(ctx, time.Minute)
 			ferr := a.reporter.Flush(fctx)
 			fcancel()
+			if err == nil {
+				err = a.outcome()
+			}
 			return errors.Join(err, ferr)
 		}
 		if a.rebooted {
@@ -363,9 +396,37 @@ func (a *agent) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(a.o.Interval):
+		case <-time.After(delay):
 		}
 	}
+}
+
+// DefaultBackoff is the retry pacing used when Options.Backoff is zero:
+// first, doubling up to 5m, each delay stretched by up to 50 % at random.
+func DefaultBackoff(first time.Duration) wait.Backoff {
+	if first <= 0 {
+		first = time.Second
+	}
+	return wait.Backoff{Duration: first, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: 5 * time.Minute}
+}
+
+// retryable reports errors --once retries: transient Git failures
+// (gitsource.IsRetryable). It stops on every other error, a blocked drain
+// included (the drain deadline is counted across runs).
+func retryable(err error) bool {
+	return gitsource.IsRetryable(err)
+}
+
+// ErrDegraded is returned by Run with Once when the node ends Degraded (an
+// update failed or was refused, validation fails, drift).
+var ErrDegraded = errors.New("node is Degraded")
+
+// outcome is Once's verdict on the final report.
+func (a *agent) outcome() error {
+	if r := a.reporter.Wanted(); r.State == api.StateDegraded {
+		return fmt.Errorf("%w: %s", ErrDegraded, r.Reason)
+	}
+	return nil
 }
 
 // lockedTick runs tick holding the agent's lock, and has the drift

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,7 +82,9 @@ func TestRefusesBadConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.publish(tc.r, nil)
-			must(t, e.converge(e.options()))
+			if err := e.converge(e.options()); !errors.Is(err, ErrDegraded) {
+				t.Fatalf("--once returned %v, want ErrDegraded (a refused update exits non-zero)", err)
+			}
 			r := e.report()
 			if r.State != api.StateDegraded || !strings.Contains(r.Reason, "refusing "+tc.r.Name) || !strings.Contains(r.Reason, tc.want) {
 				t.Fatalf("report %+v, want Degraded refusing %s mentioning %q", r, tc.r.Name, tc.want)
@@ -119,8 +122,8 @@ func TestFailureRollsBack(t *testing.T) {
 			}
 			e.publish(want, tc.policy)
 			e.sd.failOp = tc.fail
-			if err := e.converge(e.options()); err != nil {
-				t.Logf("agent: %v", err)
+			if err := e.converge(e.options()); !errors.Is(err, ErrDegraded) {
+				t.Fatalf("--once returned %v, want ErrDegraded (a failed update exits non-zero)", err)
 			}
 			r := e.report()
 			if r.State != api.StateDegraded || r.CurrentConfig != c1.Name || !strings.Contains(r.Reason, tc.reason) {

@@ -44,6 +44,19 @@
 // node adopt a new history on purpose (a re-created status repository),
 // stop the agent and delete statusCommit from its state file.
 //
+// # Names, labels, retries and --once
+//
+// The node name must be a DNS-1123 subdomain and a valid Git ref component
+// (api.ValidateNodeName), and labels keys and values valid as Kubernetes
+// validates them (api.ValidateLabels); both are checked at start, before
+// anything is pushed. A failed pass is retried after a wait.Backoff delay
+// (Options.Backoff: growing, capped, with jitter so a fleet does not retry
+// in lockstep after a Git outage); report pushes back off the same way.
+// With --once, transient Git errors (gitsource.IsRetryable) are retried,
+// any other error (a blocked drain too) stops the agent, and a node that ends
+// Degraded (update failed or refused) returns ErrDegraded: the command
+// exits 1 then, 2 on other errors.
+//
 // It must not import reconciler: an agent only ever reads what the hub
 // wrote to Git.
 package agent

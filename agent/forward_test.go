@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,8 +39,8 @@ func TestForwardOnly(t *testing.T) {
 
 	refused := func(what, head string) {
 		t.Helper()
-		if err := e.converge(e.options()); err != nil {
-			t.Logf("agent: %v", err)
+		if err := e.converge(e.options()); !errors.Is(err, ErrDegraded) {
+			t.Fatalf("%s: --once returned %v, want ErrDegraded", what, err)
 		}
 		r := e.report()
 		if r.State != api.StateDegraded || r.CurrentConfig != c2.Name ||

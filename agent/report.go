@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
 	"stoker.dev/stoker/api"
@@ -28,7 +29,7 @@ type Reporter struct {
 	node      string
 	branch    string
 	heartbeat time.Duration
-	backoff   time.Duration
+	backoff   wait.Backoff
 	annotator nodeops.NodeAnnotator
 	now       func() time.Time
 	log       logrus.FieldLogger
@@ -47,9 +48,10 @@ type ReporterOptions struct {
 	Node string
 	// Heartbeat rewrites an unchanged report this often; 0 means 10m.
 	Heartbeat time.Duration
-	// Backoff is the first retry delay after a failed push (doubling up
-	// to a minute); 0 means 1s.
-	Backoff time.Duration
+	// Backoff paces retries after a failed push (with jitter, so a fleet
+	// does not push in lockstep after an outage); a zero Duration means
+	// 1s doubling up to a minute.
+	Backoff wait.Backoff
 	// Annotator, when set, mirrors state changes onto the Kubernetes Node.
 	Annotator nodeops.NodeAnnotator
 	Now       func() time.Time
@@ -61,8 +63,9 @@ func NewReporter(o ReporterOptions) *Reporter {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 10 * time.Minute
 	}
-	if o.Backoff <= 0 {
-		o.Backoff = time.Second
+	if o.Backoff.Duration <= 0 {
+		o.Backoff = DefaultBackoff(time.Second)
+		o.Backoff.Cap = time.Minute
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -114,9 +117,9 @@ func sameReport(a, b api.Report) bool {
 	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
-// Run pushes until ctx ends.
+// Run pushes until ctx ends, backing off (with jitter) after failures.
 func (r *Reporter) Run(ctx context.Context) {
-	delay := time.Duration(0)
+	backoff := r.backoff
 	for {
 		var wait <-chan time.Time
 		due, err := r.pushOnce(ctx)
@@ -125,15 +128,11 @@ func (r *Reporter) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if delay == 0 {
-				delay = r.backoff
-			} else if delay *= 2; delay > time.Minute {
-				delay = time.Minute
-			}
+			delay := backoff.Step()
 			r.log.WithError(err).WithField("retry", delay).Warn("push report failed; retrying")
 			wait = time.After(delay)
 		default:
-			delay = 0
+			backoff = r.backoff
 			wait = time.After(due)
 		}
 		select {
@@ -146,21 +145,23 @@ func (r *Reporter) Run(ctx context.Context) {
 }
 
 // Flush pushes the wanted report now if it is not on the branch yet,
-// retrying until it is or ctx ends.
+// retrying transient failures (and compare-and-swap conflicts, after
+// re-reading the branch) until it is or ctx ends. A permanent failure
+// (refused credentials, a rejected ref) returns at once.
 func (r *Reporter) Flush(ctx context.Context) error {
-	delay := r.backoff
+	backoff := r.backoff
 	for {
 		_, err := r.pushOnce(ctx)
 		if err == nil {
 			return nil
 		}
+		if !gitsource.IsRetryable(err) && !errors.Is(err, gitsource.ErrConflict) {
+			return fmt.Errorf("flush report: %w", err)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("flush report: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(delay):
-		}
-		if delay *= 2; delay > time.Minute {
-			delay = time.Minute
+		case <-time.After(backoff.Step()):
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -32,7 +33,11 @@ func newAgentCmd() *cobra.Command {
 			if err := kube.wireAgent(cmd.Context(), &o, log); err != nil {
 				return err
 			}
-			return agent.Run(cmd.Context(), o)
+			err = agent.Run(cmd.Context(), o)
+			if errors.Is(err, agent.ErrDegraded) {
+				return &exitError{code: 1, err: err} // --once: the update failed
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -55,9 +60,9 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&o.OSBackend, "os-backend", "auto", "kernel arguments and OS image: auto, rpm-ostree, bootc, grubby or none")
 	f.StringVar(&o.CoreUser, "core-user", "core", "the user whose ssh keys the config manages")
 	f.BoolVar(&o.AutoRollback, "auto-rollback", false, "roll back to the last good config when validation after reboot fails")
-	f.BoolVar(&o.Once, "once", false, "return once the node is converged (or failed) instead of polling")
 	f.StringArrayVar(&o.TrustHubKeys, "trust-hub-key", nil, "file with a hub public key (.pub, allowed_signers or OpenPGP keyring); repeatable; when set, only stoker/status commits signed by one of them are applied")
 	f.StringVar(&o.SignKeyFile, "sign-key", "", "this node's SSH private key: sign every report commit with it")
+	f.BoolVar(&o.Once, "once", false, "return once the node is converged (exit 0), failed or Degraded (exit 1), or a permanent error stops it (exit 2), instead of polling")
 	f.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
 	o.Auth.BindFlags(f)
 	kube.bind(f)
