@@ -443,7 +443,7 @@ func (f *Fleet) StopGit() {
 // StartGitAgain starts `git daemon` on the fleet's address and root:
 // first from NewFleet, then again after StopGit, as a Git server coming
 // back from an outage would. It retries while the port is still held for
-// up to 30s. The daemon runs in its own process group because `git daemon`
+// up to 2m. The daemon runs in its own process group because `git daemon`
 // forks git-daemon and each connection forks again: stopping it stops the
 // whole group.
 func (f *Fleet) StartGitAgain(ctx context.Context) error {
@@ -451,7 +451,7 @@ func (f *Fleet) StartGitAgain(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("restart git daemon: %w", err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		p, err := f.startCmd("git-daemon", "git", []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"}, "daemon", "--reuseaddr", "--listen=127.0.0.1", "--port="+port,
 			"--export-all", "--base-path="+f.Git.Root, "--enable=receive-pack", "--informative-errors", f.Git.Root)

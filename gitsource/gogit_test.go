@@ -87,7 +87,7 @@ func (r remote) open(t testing.TB, workDir string) *gitsource.GoGit {
 	if workDir == "" {
 		workDir = t.TempDir()
 	}
-	g, err := gitsource.Open(gitsource.Options{URL: r.url, WorkDir: workDir, Auth: r.auth, Timeout: 20 * time.Second,
+	g, err := gitsource.Open(gitsource.Options{URL: r.url, WorkDir: workDir, Auth: r.auth, Timeout: 2 * time.Minute,
 		Committer: gitsource.Signature{Name: "Stoker Hub", Email: "hub@stoker.test"}})
 	if err != nil {
 		t.Fatalf("open %s: %v", r.url, err)
@@ -617,7 +617,7 @@ func TestRedaction(t *testing.T) {
 		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := gitsource.Open(gitsource.Options{URL: tc.url, WorkDir: t.TempDir(), Auth: tc.auth, Logger: logger, Timeout: 10 * time.Second})
+			g, err := gitsource.Open(gitsource.Options{URL: tc.url, WorkDir: t.TempDir(), Auth: tc.auth, Logger: logger, Timeout: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -683,7 +683,7 @@ func TestRetryableClassification(t *testing.T) {
 				if err == nil || !gitsource.IsRetryable(err) {
 					t.Fatalf("hung server: err = %v, want retryable", err)
 				}
-			case <-time.After(30 * time.Second):
+			case <-time.After(2 * time.Minute):
 				t.Fatal("fetch from a hung server did not time out")
 			}
 		})
