@@ -224,8 +224,11 @@ func (a *agent) idle(ctx context.Context) (bool, error) {
 		}
 		reason := fmt.Sprintf("refusing %s: %v", orNone(d.name()), d.err)
 		var nf *notForwardError
+		var uv *unverifiedError
 		if errors.As(d.err, &nf) {
 			reason = nf.Error()
+		} else if errors.As(d.err, &uv) {
+			reason = uv.Error()
 		}
 		a.report(api.StateDegraded, reason)
 		return true, nil

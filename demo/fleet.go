@@ -99,6 +99,7 @@ type Fleet struct {
 	nodes  map[string]Node
 	reader gitsource.Repo
 	daemon *Proc
+	keys   *Keys // signing.go; nil = unsigned fleet
 }
 
 // NewFleet creates dir's layout, starts a git daemon on 127.0.0.1 and an
@@ -160,7 +161,14 @@ func (f *Fleet) Seed(fsys fs.FS, branch, message string) (string, error) {
 // Commit commits files (path → content) and deletes remove on branch of
 // the config repo, as a push would, and returns the new commit.
 func (f *Fleet) Commit(branch string, files map[string]string, remove []string, message string) (string, error) {
-	c, err := gitserver.CommitFiles(f.RepoPath(), branch, files, remove, message)
+	f.mu.Lock()
+	k := f.keys
+	f.mu.Unlock()
+	key := ""
+	if k != nil {
+		key = k.Reviewer
+	}
+	c, err := gitserver.CommitFilesSigned(f.RepoPath(), branch, k.signFiles(files), remove, message, key)
 	if err != nil {
 		return "", fmt.Errorf("commit to %s: %w", branch, err)
 	}
@@ -212,7 +220,8 @@ func (f *Fleet) startCmd(name, bin string, env []string, args ...string) (*Proc,
 // appended.
 func (f *Fleet) StartHub(extra ...string) (*Proc, error) {
 	args := append([]string{"hub", "--repo", f.RepoURL, "--interval", f.Interval.String(),
-		"--work-dir", filepath.Join(f.Dir, "hub")}, extra...)
+		"--work-dir", filepath.Join(f.Dir, "hub")}, f.keys.hubFlags()...)
+	args = append(args, extra...)
 	p, err := f.start("hub", args...)
 	if err != nil {
 		return nil, err
@@ -293,7 +302,8 @@ func (f *Fleet) StartAgent(node string, extra ...string) (*Proc, error) {
 	args := append([]string{"agent", "--repo", f.RepoURL, "--node", n.Name,
 		"--root", f.Root(n.Name), "--state-dir", f.State(n.Name),
 		"--labels", strings.Join(labels, ","), "--interval", f.Interval.String(),
-		"--reboot", "simulate", "--os-backend", "grubby", "--drain", "none"}, extra...)
+		"--reboot", "simulate", "--os-backend", "grubby", "--drain", "none"}, f.keys.agentFlags(n.Name)...)
+	args = append(args, extra...)
 	env := []string{"PATH=" + filepath.Join(f.Dir, "bin") + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"STOKER_DEMO_KARGS=" + f.KernelArgsFile(n.Name)}
 	p, err := f.startCmd("agent-"+n.Name, f.Binary, env, args...)

@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"stoker.dev/stoker/reconciler/fleetview"
 	"strings"
 	"time"
 
 	"stoker.dev/stoker/api"
 	examplesrepo "stoker.dev/stoker/examples-repo"
+	"stoker.dev/stoker/reconciler/fleetview"
+	"stoker.dev/stoker/reconciler"
+	"stoker.dev/stoker/test/gitserver"
 )
 
 // Options are `stoker demo`'s flags.
@@ -132,14 +134,25 @@ func (s *story) table(v *fleetview.FleetView) {
 
 func (s *story) run(ctx context.Context) error {
 	f := s.f
-	s.step(1, "a config repo on a local Git server")
+	s.step(1, "a config repo on a local Git server, every commit signed")
+	var names []string
+	for _, n := range demoNodes {
+		names = append(names, n.Name)
+	}
+	keys, err := f.EnableSigning(names...)
+	if err != nil {
+		return err
+	}
+	s.say("Generated keys in %s: a reviewer (the hub's --trust-root), the hub's signing key\n"+
+		"(the agents' --trust-hub-key), and one report key per node (listed in %s).",
+		keys.Dir, reconciler.DefaultNodeSignersPath)
 	if _, err := f.Seed(examplesrepo.FS, "main", "import examples-repo"); err != nil {
 		return err
 	}
 	if _, err := f.Seed(examplesrepo.FS, "canary", "canary starts as main"); err != nil {
 		return err
 	}
-	s.say("Seeded %s (branches main and canary) from examples-repo.", f.RepoURL)
+	s.say("Seeded %s (branches main and canary) from examples-repo, signed by the reviewer.", f.RepoURL)
 
 	s.step(2, "a hub and four agents, each its own process and root")
 	if _, err := f.StartHub(); err != nil {
@@ -242,6 +255,46 @@ func (s *story) run(ctx context.Context) error {
 		return err
 	}
 	s.say("worker-b is Done again.")
+
+	s.step(6, "an unsigned push, and a forged stoker/status commit")
+	unsigned, err := gitserver.CommitFiles(f.RepoPath(), "main", map[string]string{sysctlMC: strings.Replace(old, "1024", "8", 1)}, nil,
+		"sysctl: somaxconn 8 (pushed without review, unsigned)")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	s.say("Pushed %s to main without a signature.", shortSHA(unsigned))
+	refused := func(v *fleetview.FleetView) bool {
+		p := pool(v, "worker")
+		return p != nil && len(p.Errors) > 0 && p.Errors[0].Commit == unsigned
+	}
+	v, err = f.WaitFor(ctx, 30*time.Second, refused, nil)
+	if err != nil {
+		return err
+	}
+	s.say("The hub did not render it; stoker/fleet says why (and %s counts it):\n    %s",
+		"stoker_hub_unverified_commits_total", pool(v, "worker").Errors[0].Message)
+	forged, err := gitserver.CommitFiles(f.RepoPath(), api.StatusBranch, map[string]string{"nodes/worker-a.yaml": "name: worker-a\npool: worker\ndesiredConfig: rendered-worker-forged\n"}, nil,
+		"forged: not the hub")
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	s.say("Committed %s straight onto stoker/status, as a node's stolen credential could.", shortSHA(forged))
+	if _, err := f.WaitFor(ctx, 30*time.Second, func(*fleetview.FleetView) bool {
+		msg, err := gitserver.Git(f.RepoPath(), nil, "log", "-1", "--format=%s", api.StatusBranch)
+		return err == nil && strings.Contains(msg, "supersede unverified")
+	}, nil); err != nil {
+		return err
+	}
+	s.say("The hub committed over it, signed, restoring its own state; agents accept only hub-signed commits\n"+
+		"(--trust-hub-key) that descend from the last one they acted on, so no node ever applied it.")
+	if _, err := f.Commit("main", map[string]string{sysctlMC: strings.Replace(old, "1024", "4096", 1)}, nil,
+		"sysctl: back to the reviewed 4096 (signed)"); err != nil {
+		return err
+	}
+	if _, err := f.WaitFor(ctx, 60*time.Second, func(v *fleetview.FleetView) bool { return !refused(v) && Converged(v) }, s.table); err != nil {
+		return err
+	}
+	s.say("The reviewer's signed commit renders again; the fleet is Done.")
 	return nil
 }
 
