@@ -13,8 +13,8 @@ import (
 
 	"stoker.dev/stoker/api"
 	examplesrepo "stoker.dev/stoker/examples-repo"
-	"stoker.dev/stoker/reconciler/fleetview"
 	"stoker.dev/stoker/reconciler"
+	"stoker.dev/stoker/reconciler/fleetview"
 	"stoker.dev/stoker/test/gitserver"
 )
 
@@ -285,7 +285,7 @@ func (s *story) run(ctx context.Context) error {
 	}, nil); err != nil {
 		return err
 	}
-	s.say("The hub committed over it, signed, restoring its own state; agents accept only hub-signed commits\n"+
+	s.say("The hub committed over it, signed, restoring its own state; agents accept only hub-signed commits\n" +
 		"(--trust-hub-key) that descend from the last one they acted on, so no node ever applied it.")
 	if _, err := f.Commit("main", map[string]string{sysctlMC: strings.Replace(old, "1024", "4096", 1)}, nil,
 		"sysctl: back to the reviewed 4096 (signed)"); err != nil {
