@@ -661,6 +661,12 @@ func readDesired(tree fs.FS, node, coreUser string) *desired {
 		d.err = fmt.Errorf("%s: desiredConfig %q is not a rendered config name", api.NodeFile(node), name)
 		return d
 	}
+	// The size is checked before the file is read or parsed: Git's tree
+	// gives it from the object header.
+	if fi, err := fs.Stat(tree, api.RenderedFile(name)); err == nil && fi.Size() > api.MaxRenderedBytes {
+		d.err = fmt.Errorf("%s is %d bytes, over the limit of %d for a rendered config; not read", api.RenderedFile(name), fi.Size(), api.MaxRenderedBytes)
+		return d
+	}
 	raw, err := fs.ReadFile(tree, api.RenderedFile(name))
 	if err != nil {
 		d.err = fmt.Errorf("read %s: %w", api.RenderedFile(name), err)

@@ -15,6 +15,10 @@ var ErrConflict = errors.New("remote branch moved (compare-and-swap failed)")
 // ErrRefNotFound is returned when a branch or ref does not exist.
 var ErrRefNotFound = errors.New("ref not found")
 
+// ErrBlobTooLarge is matched (errors.Is) when a file in a tree is larger
+// than the source's MaxBlobBytes; nothing of it was read.
+var ErrBlobTooLarge = errors.New("blob too large")
+
 // ErrNothingToCommit is returned by Commit when the changes leave the tree
 // as it is; no commit is made.
 var ErrNothingToCommit = errors.New("nothing to commit")

@@ -22,6 +22,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/sirupsen/logrus"
+
+	"stoker.dev/stoker/api"
 )
 
 // DefaultTimeout bounds one network operation when Options.Timeout is zero.
@@ -56,6 +58,10 @@ type Options struct {
 	// Logger receives one line per fetch, push and cache repair; nil
 	// discards.
 	Logger logrus.FieldLogger
+	// MaxBlobBytes caps one file read from a tree: its size is taken from
+	// the object's header and a larger blob is refused (ErrBlobTooLarge)
+	// before its content is read. Zero means api.MaxBlobBytes.
+	MaxBlobBytes int64
 }
 
 // GoGit is the go-git implementation of Repo. It is safe for concurrent
@@ -72,6 +78,7 @@ type GoGit struct {
 	signer   Signer
 	full     bool
 	log      logrus.FieldLogger
+	maxBlob  int64
 
 	mu   *sync.Mutex // guards repo, suspect and the cache directory
 	repo *git.Repository
@@ -114,6 +121,9 @@ func Open(opts Options) (*GoGit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open git source %s: %w", redacted, err)
 	}
+	if opts.MaxBlobBytes <= 0 {
+		opts.MaxBlobBytes = api.MaxBlobBytes
+	}
 	mu, _ := cacheLocks.LoadOrStore(dir, &sync.Mutex{})
 	g := &GoGit{
 		url:      stripUserinfo(opts.URL),
@@ -126,6 +136,7 @@ func Open(opts Options) (*GoGit, error) {
 		signer:   opts.Signer,
 		full:     opts.FullHistory,
 		log:      log.WithField("repo", redacted),
+		maxBlob:  opts.MaxBlobBytes,
 		mu:       mu.(*sync.Mutex),
 	}
 	g.mu.Lock()

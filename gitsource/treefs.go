@@ -17,7 +17,8 @@ import (
 
 // treeFS is a commit's tree read from the cache's object store. Every call
 // takes the cache lock, so it stays safe while fetches run; a file's
-// contents are read whole when it is opened (configs are small).
+// contents are read whole when it is opened, so its size is checked
+// first (MaxBlobBytes).
 type treeFS struct {
 	g    *GoGit
 	root plumbing.Hash
@@ -134,16 +135,25 @@ func (t *treeFS) readBlobLocked(name string, h plumbing.Hash) ([]byte, error) {
 		t.g.suspect = true
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("read blob %s: %w", h, err)}
 	}
+	// The size comes from the object's header: an oversize blob is
+	// refused before a byte of it is inflated.
+	if size := obj.Size(); size > t.g.maxBlob {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("blob %s is %d bytes, over the limit of %d: %w", h, size, t.g.maxBlob, ErrBlobTooLarge)}
+	}
 	r, err := obj.Reader()
 	if err != nil {
 		t.g.suspect = true
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("read blob %s: %w", h, err)}
 	}
 	defer r.Close()
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, t.g.maxBlob+1))
 	if err != nil {
 		t.g.suspect = true
 		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("read blob %s: %w", h, err)}
+	}
+	if int64(len(data)) > t.g.maxBlob {
+		t.g.suspect = true
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("blob %s is larger than its header says: %w", h, ErrBlobTooLarge)}
 	}
 	return data, nil
 }
