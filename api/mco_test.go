@@ -2,6 +2,7 @@ package api
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -110,6 +111,36 @@ func TestSafeRegistriesChange(t *testing.T) {
 			safe, _ := SafeRegistriesChange([]byte(tc.old), []byte(tc.new))
 			if safe != tc.safe {
 				t.Errorf("safe = %t, want %t", safe, tc.safe)
+			}
+		})
+	}
+}
+
+// TestValidateExtensions follows ctrlcommon.ValidateMachineConfigExtensions
+// and MergeMachineConfigs' kernel-devel check.
+func TestValidateExtensions(t *testing.T) {
+	tests := []struct {
+		name   string
+		exts   []string
+		kernel string
+		want   string
+	}{
+		{"supported", []string{"usbguard", "kernel-devel"}, "", ""},
+		{"unknown", []string{"usbguard", "not-an-extension"}, "", "invalid extensions found: [not-an-extension]"},
+		{"kernel-devel with realtime", []string{"kernel-devel"}, KernelTypeRealtime, "installing kernel-devel extension is not supported with kernelType: realtime"},
+		{"kernel-devel with 64k-pages", []string{"kernel-devel"}, KernelType64kPages, "not supported with kernelType: 64k-pages"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if ps := ValidateExtensions(tc.exts, "spec.extensions"); len(ps) > 0 {
+				got = ps[0].Message
+			}
+			if err := ValidateMergedKernel(tc.kernel, tc.exts); err != nil {
+				got = err.Error()
+			}
+			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -119,7 +119,10 @@ func ValidateIgnition(cfg ign3types.Config, field string, opts ValidationOptions
 		checkResource(&ps, idx(f("ignition.security.tls"), "certificateAuthorities", i), r, opts.MaxFileBytes)
 	}
 	if len(cfg.KernelArguments.ShouldExist) > 0 || len(cfg.KernelArguments.ShouldNotExist) > 0 {
-		problemf(&ps, f("kernelArguments"), "Ignition kernelArguments are not supported on a running node; use the MachineConfig's spec.kernelArguments")
+		// MCO renders them (and refuses any change to them on a running
+		// node, isConfigReconcilable); a node never applies them.
+		ps = append(ps, Problem{Field: f("kernelArguments"), Severity: SeverityWarning,
+			Message: "Ignition kernelArguments are kept in the rendered config but never applied on a running node, and a change to them is unreconcilable (as in MCO); use the MachineConfig's spec.kernelArguments"})
 	}
 
 	// Storage: only files, directories and links.

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/coreos/go-semver/semver"
 	v24tov31 "github.com/coreos/ign-converter/translate/v24tov31"
@@ -83,6 +82,7 @@ func parseIgnition22(raw []byte) (ign3types.Config, api.Problems) {
 		}
 		return ign3types.Config{}, append(ps, errorAt(configField, "parse Ignition 2.2 config: %s", msg)...)
 	}
+	cfg22 = dedupeIgnition22(cfg22, api.DefaultCoreUser)
 	cfg24 := ign2_4.Translate(ign2_3.Translate(cfg22))
 	cfg31, err := v24tov31.Translate(cfg24, map[string]string{"root": "/"})
 	if err != nil {
@@ -162,42 +162,6 @@ func collectFields(t reflect.Type, out map[string]reflect.Type) {
 		}
 		out[name] = f.Type
 	}
-}
-
-// SplitKernelArguments splits kernel argument entries the way MCO's daemon
-// does: an entry may hold several arguments separated by whitespace, and
-// double quotes keep whitespace inside one argument. It fails on an
-// unbalanced quote.
-func SplitKernelArguments(entries []string) ([]string, error) {
-	var out []string
-	for i, e := range entries {
-		var cur strings.Builder
-		inQuote, have := false, false
-		for _, r := range e {
-			switch {
-			case r == '"':
-				inQuote = !inQuote
-				cur.WriteRune(r)
-				have = true
-			case unicode.IsSpace(r) && !inQuote:
-				if have {
-					out = append(out, cur.String())
-					cur.Reset()
-					have = false
-				}
-			default:
-				cur.WriteRune(r)
-				have = true
-			}
-		}
-		if inQuote {
-			return nil, fmt.Errorf("kernel argument entry %d %q: unbalanced double quote", i, e)
-		}
-		if have {
-			out = append(out, cur.String())
-		}
-	}
-	return out, nil
 }
 
 func errorAt(field, format string, args ...any) api.Problems {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
@@ -147,14 +146,7 @@ func (l *loader) loadMachineConfig(c objCtx, js []byte) {
 		out.Ignition = emptyIgnition()
 	}
 	c.addAll("", api.ValidateKernelType(mc.Spec.KernelType, "spec.kernelType"))
-	if _, err := SplitKernelArguments(mc.Spec.KernelArguments); err != nil {
-		c.errorf("spec.kernelArguments", "%v", err)
-	}
-	for i, e := range mc.Spec.Extensions {
-		if strings.TrimSpace(e) == "" {
-			c.errorf("spec.extensions["+strconv.Itoa(i)+"]", "empty extension name")
-		}
-	}
+	c.addAll("", api.ValidateExtensions(mc.Spec.Extensions, "spec.extensions"))
 	if c.hadErrors {
 		return
 	}

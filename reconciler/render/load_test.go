@@ -84,9 +84,10 @@ func TestLoad(t *testing.T) {
 		{name: "type errors",
 			files: map[string]string{"a.yaml": mc("50-a", "worker", "  kernelArguments: nosmt\n"), "b.yaml": mc("50-b", "worker", "  fips: \"yes\"\n")},
 			want:  []string{"a.yaml: spec.kernelArguments: wrong type: got string, want a list", "b.yaml: spec.fips: wrong type: got string, want a boolean"}},
-		{name: "missing names, bad labels, bad kernel type, unbalanced quote",
-			files: map[string]string{"a.yaml": "apiVersion: machineconfiguration.openshift.io/v1\nkind: MachineConfig\nmetadata:\n  labels: {\"bad key!\": x}\nspec:\n  kernelType: rt\n  kernelArguments: ['a=\"b c']\n"},
-			want:  []string{"a.yaml: metadata.name: missing", "a.yaml: metadata.labels: invalid label key", "a.yaml: spec.kernelType:", "a.yaml: spec.kernelArguments: kernel argument entry 0"}},
+		// An unbalanced quote is fine: MCO's daemon lets it run to the end.
+		{name: "missing names, bad labels, bad kernel type, unknown extension",
+			files: map[string]string{"a.yaml": "apiVersion: machineconfiguration.openshift.io/v1\nkind: MachineConfig\nmetadata:\n  labels: {\"bad key!\": x}\nspec:\n  kernelType: rt\n  kernelArguments: ['a=\"b c']\n  extensions: [wasm-typo]\n"},
+			want:  []string{"a.yaml: metadata.name: missing", "a.yaml: metadata.labels: invalid label key", "a.yaml: spec.kernelType:", "a.yaml: spec.extensions: invalid extensions found: [wasm-typo]"}},
 		{name: "ignition errors",
 			files: map[string]string{
 				"a.yaml": mc("50-a", "worker", "  config:\n    storage: {}\n"),
@@ -189,16 +190,5 @@ func sortProblems(ps api.Problems) {
 		for j := i; j > 0 && ps[j].File < ps[j-1].File; j-- {
 			ps[j], ps[j-1] = ps[j-1], ps[j]
 		}
-	}
-}
-
-func TestSplitKernelArguments(t *testing.T) {
-	got, err := SplitKernelArguments([]string{"a=1", " enforcing=0  systemd.unified_cgroup_hierarchy=0\n", `dyndbg="file drivers/x.c +p" quiet`, "", "a=1"})
-	want := []string{"a=1", "enforcing=0", "systemd.unified_cgroup_hierarchy=0", `dyndbg="file drivers/x.c +p"`, "quiet", "a=1"}
-	if err != nil || strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Fatalf("got %q, %v; want %q", got, err, want)
-	}
-	if _, err := SplitKernelArguments([]string{`a="b`}); err == nil {
-		t.Fatal("unbalanced quote accepted")
 	}
 }

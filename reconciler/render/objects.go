@@ -173,8 +173,10 @@ func ValidateDisruptionPolicy(p api.NodeDisruptionPolicy) api.Problems {
 		switch {
 		case f.Path == "":
 			ps = append(ps, errorAt(fld+".path", "missing")...)
-		case !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path:
-			ps = append(ps, errorAt(fld+".path", "%q must be an absolute, clean path", f.Path)...)
+		case !path.IsAbs(f.Path) || (path.Clean(f.Path) != f.Path && path.Clean(f.Path)+"/" != f.Path):
+			// A trailing slash is fine, as in MCO: the policy covers
+			// what is below the directory (FindClosestFilePolicyPathMatch).
+			ps = append(ps, errorAt(fld+".path", "%q must be an absolute, clean path (a trailing slash is allowed)", f.Path)...)
 		case seen["f"+f.Path]:
 			ps = append(ps, errorAt(fld+".path", "duplicate path %q", f.Path)...)
 		}

@@ -85,9 +85,10 @@ func SelectMachineConfigs(pool api.MachineConfigPool, mcs []Source[MachineConfig
 // Ignition configs with Ignition's merge (files, directories and links by
 // path, field by field; units and dropins by name; users by name; ssh keys
 // unioned), overwrite defaulting to true on files; fips if any; kernelType
-// the last non-default (else "default"); kernelArguments (split as MCO's
-// daemon splits them) and extensions concatenated; osImageURL the last
-// non-empty. The result has no name; see Name.
+// the last non-default (else "default"); kernelArguments (entries as
+// written; nodes split them as MCO's daemon does, api.SplitKernelArguments)
+// and extensions concatenated, kernel-devel refused with a non-default
+// kernel; osImageURL the last non-empty. The result has no name; see Name.
 func Merge(mcs []MachineConfig) (*api.Rendered, error) {
 	var cfgs []ign3types.Config
 	for _, mc := range mcs {
@@ -95,56 +96,26 @@ func Merge(mcs []MachineConfig) (*api.Rendered, error) {
 			cfgs = append(cfgs, mc.Ignition)
 		}
 	}
-	out := mergeTree(emptyIgnition(), cfgs)
+	out := foldIgnition(cfgs)
 	r := &api.Rendered{KernelType: api.KernelTypeDefault}
-	var kargs []string
 	for _, mc := range mcs {
 		s := mc.Spec
 		r.FIPS = r.FIPS || s.FIPS
 		if s.KernelType != "" && s.KernelType != api.KernelTypeDefault {
 			r.KernelType = s.KernelType
 		}
-		kargs = append(kargs, s.KernelArguments...)
+		r.KernelArguments = append(r.KernelArguments, s.KernelArguments...)
 		r.Extensions = append(r.Extensions, s.Extensions...)
 		if s.OSImageURL != "" {
 			r.OSImageURL = s.OSImageURL
 		}
 	}
-	split, err := SplitKernelArguments(kargs)
-	if err != nil {
-		return nil, fmt.Errorf("merge kernel arguments: %w", err)
+	if err := api.ValidateMergedKernel(r.KernelType, r.Extensions); err != nil {
+		return nil, err
 	}
-	r.KernelArguments = split
 	out.Ignition.Version = api.IgnitionVersion
 	r.Config = withOverwriteDefault(out)
 	return r, nil
-}
-
-// mergeTree folds cfgs into base left to right with Ignition's merge, as
-// MCO does, but pairs them up as a balanced tree: Ignition's merge is
-// associative (keys keep their first-appearance order, later values win
-// field by field, an entry moving to another list drops out the same way),
-// so the result is the same while each entry is merged O(log n) times
-// instead of once per later config. TestMergeTreeMatchesSequential holds
-// this to the sequential fold.
-func mergeTree(base ign3types.Config, cfgs []ign3types.Config) ign3types.Config {
-	switch len(cfgs) {
-	case 0:
-		return base
-	case 1:
-		return ignMerge(base, cfgs[0])
-	}
-	for len(cfgs) > 1 {
-		next := make([]ign3types.Config, 0, (len(cfgs)+1)/2)
-		for i := 0; i+1 < len(cfgs); i += 2 {
-			next = append(next, ignMerge(cfgs[i], cfgs[i+1]))
-		}
-		if len(cfgs)%2 == 1 {
-			next = append(next, cfgs[len(cfgs)-1])
-		}
-		cfgs = next
-	}
-	return ignMerge(base, cfgs[0])
 }
 
 func ignMerge(parent, child ign3types.Config) ign3types.Config {

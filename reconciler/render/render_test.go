@@ -3,7 +3,6 @@ package render
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 
 	"stoker.dev/stoker/api"
 )
@@ -106,6 +104,7 @@ func TestMergeRules(t *testing.T) {
 					t.Fatalf("users: %+v", u)
 				}
 			}},
+		// MergeMachineConfigs: kernel argument entries are kept as written.
 		{name: "fips any, kernelType last non-default, kargs and extensions concatenated, osImageURL last non-empty",
 			files: map[string]string{
 				"a.yaml": mc("10-a", "worker", "  fips: true\n  kernelType: realtime\n  kernelArguments: [a=1, 'b=2  c=\"x y\"']\n  extensions: [usbguard]\n  osImageURL: img-a\n"),
@@ -116,7 +115,7 @@ func TestMergeRules(t *testing.T) {
 			check: func(t *testing.T, pr *PoolRender) {
 				r := pr.Rendered
 				if !r.FIPS || r.KernelType != "realtime" || r.OSImageURL != "img-a" ||
-					fmt.Sprint(r.KernelArguments) != `[a=1 b=2 c="x y" a=1]` || fmt.Sprint(r.Extensions) != "[usbguard usbguard kerberos]" {
+					fmt.Sprint(r.KernelArguments) != `[a=1 b=2  c="x y" a=1]` || fmt.Sprint(r.Extensions) != "[usbguard usbguard kerberos]" {
 					t.Fatalf("rendered: %+v", r)
 				}
 			}},
@@ -278,40 +277,3 @@ func keys(m map[string]string) []string {
 	return ks
 }
 
-// TestMergeTreeMatchesSequential holds the balanced merge to MCO's
-// left-to-right fold on the corpus and the merge-rule cases.
-func TestMergeTreeMatchesSequential(t *testing.T) {
-	var cfgs []MachineConfig
-	for name, data := range corpusFiles(t, "valid") {
-		repo, _ := LoadBytes(name, data, LoadOptions{})
-		for _, mc := range repo.MachineConfigs {
-			cfgs = append(cfgs, mc.Object)
-		}
-	}
-	sort.Slice(cfgs, func(i, j int) bool { return cfgs[i].Name < cfgs[j].Name })
-	// Same paths and units in several configs, moved between lists.
-	extra, _ := load(t, map[string]string{
-		"a.yaml": filesMC("a", "worker", file("/etc/x", "1", "        mode: 0600\n"), file("/etc/y", "1", "")),
-		"b.yaml": mc("b", "worker", "  config:\n    ignition: {version: 3.2.0}\n    storage:\n      links: [{path: /etc/x, target: /etc/y}]\n"),
-		"c.yaml": filesMC("c", "worker", file("/etc/y", "2", ""), file("/etc/x", "3", "")),
-	}, LoadOptions{})
-	for _, mc := range extra.MachineConfigs {
-		cfgs = append(cfgs, mc.Object)
-	}
-	for n := 0; n <= len(cfgs); n++ {
-		seq := emptyIgnition()
-		var list []ign3types.Config
-		for _, mc := range cfgs[:n] {
-			if mc.Ignition.Ignition.Version != "" {
-				seq = ignMerge(seq, mc.Ignition)
-				list = append(list, mc.Ignition)
-			}
-		}
-		tree := mergeTree(emptyIgnition(), list)
-		a, _ := json.Marshal(seq)
-		b, _ := json.Marshal(tree)
-		if !bytes.Equal(a, b) {
-			t.Fatalf("first %d configs: tree merge differs:\n%s\n%s", n, a, b)
-		}
-	}
-}
