@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"stoker.dev/stoker/api"
 )
 
@@ -276,4 +275,3 @@ func keys(m map[string]string) []string {
 	sort.Strings(ks)
 	return ks
 }
-
