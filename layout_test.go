@@ -32,6 +32,7 @@ var forbidden = map[string][]string{
 	"agent/...":             {"reconciler/..."},
 	"nodeops/...":           {"gitsource/...", "reconciler/...", "agent/..."},
 	"trust/...":             {"api/...", "reconciler/...", "gitsource/...", "agent/...", "nodeops/...", "cmd/...", "test/...", "demo/..."},
+	"kubeclient/...":        {"api/...", "reconciler/...", "gitsource/...", "agent/...", "nodeops/...", "cmd/...", "test/...", "demo/...", "trust/..."},
 	"test/testutil":         {"api/...", "reconciler/...", "gitsource/...", "agent/...", "nodeops/...", "cmd/...", "demo/..."},
 }
 

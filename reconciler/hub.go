@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"stoker.dev/stoker/reconciler/httpserver"
-	"stoker.dev/stoker/reconciler/render"
-	"stoker.dev/stoker/reconciler/rollout"
 	"sync"
 	"time"
 
@@ -14,6 +11,9 @@ import (
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/reconciler/httpserver"
+	"stoker.dev/stoker/reconciler/render"
+	"stoker.dev/stoker/reconciler/rollout"
 )
 
 // maxConflictRetries bounds how often one reconcile re-reads and re-plans

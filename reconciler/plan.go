@@ -2,10 +2,10 @@ package reconciler
 
 import (
 	"sort"
-	"stoker.dev/stoker/reconciler/rollout"
 	"time"
 
 	"stoker.dev/stoker/api"
+	"stoker.dev/stoker/reconciler/rollout"
 )
 
 // planState is the outcome of the plan step: the desired state to write.

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"path"
 	"sort"
-	"stoker.dev/stoker/reconciler/fleetview"
-	"stoker.dev/stoker/reconciler/render"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -15,6 +13,8 @@ import (
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/reconciler/fleetview"
+	"stoker.dev/stoker/reconciler/render"
 )
 
 // previewState remembers, per previewed branch, the source commit whose

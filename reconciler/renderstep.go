@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"stoker.dev/stoker/reconciler/fleetview"
-	"stoker.dev/stoker/reconciler/render"
 
 	"github.com/sirupsen/logrus"
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/reconciler/fleetview"
+	"stoker.dev/stoker/reconciler/render"
 )
 
 // renderState is the outcome of the render step.

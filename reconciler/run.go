@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"stoker.dev/stoker/reconciler/fleetview"
-	"stoker.dev/stoker/reconciler/httpserver"
-	"stoker.dev/stoker/reconciler/render"
 	"sync"
 	"time"
 
@@ -17,6 +14,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/reconciler/fleetview"
+	"stoker.dev/stoker/reconciler/httpserver"
+	"stoker.dev/stoker/reconciler/render"
 )
 
 // HubOptions are `stoker hub`'s flags.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"stoker.dev/stoker/reconciler/fleetview"
 	"strings"
 	"sync"
 
@@ -15,6 +14,7 @@ import (
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/reconciler/fleetview"
 	"stoker.dev/stoker/trust"
 )
 

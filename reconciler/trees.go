@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"stoker.dev/stoker/reconciler/fleetview"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"stoker.dev/stoker/api"
+	"stoker.dev/stoker/reconciler/fleetview"
 )
 
 func (h *Hub) readReports(ctx context.Context, rf refs) (map[string]*api.Report, error) {
@@ -129,25 +129,7 @@ func (h *Hub) readFleet(ctx context.Context, commit string) (*fleetTree, error) 
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.FleetBranch, err)
 	}
-	err = api.ReadYAMLDir(tree, "pools", func(name string, data []byte) error {
-		var p api.PoolFleet
-		if err := yaml.Unmarshal(data, &p); err != nil {
-			return err
-		}
-		ft.pools[name] = p
-		return nil
-	})
-	if err == nil {
-		err = api.ReadYAMLDir(tree, "nodes", func(name string, data []byte) error {
-			var n nodeFleetFile
-			if err := yaml.Unmarshal(data, &n); err != nil {
-				return err
-			}
-			ft.nodes[name] = n
-			return nil
-		})
-	}
-	if err != nil {
+	if ft.pools, ft.nodes, err = fleetview.ReadTree[nodeFleetFile](tree); err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.FleetBranch, err)
 	}
 	return ft, nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"stoker.dev/stoker/reconciler/fleetview"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -13,6 +12,7 @@ import (
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/reconciler/fleetview"
 )
 
 func (h *Hub) writeStatus(ctx context.Context, rf refs, rs *renderState, cur *statusTree, plan *planState) (string, error) {

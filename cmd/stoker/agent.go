@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"stoker.dev/stoker/agent"
@@ -22,15 +23,14 @@ func newAgentCmd() *cobra.Command {
 		Short: "Apply this node's rendered config from stoker/status safely and report to stoker/reports/<node>",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logLevel)
+			var err error
+			o.Log, err = kube.start(logLevel, "agent", func(log *logrus.Logger) error {
+				if o.Labels, err = parseLabels(labels); err != nil {
+					return &exitError{code: 2, err: err}
+				}
+				return kube.wireAgent(cmd.Context(), &o, log)
+			})
 			if err != nil {
-				return err
-			}
-			if o.Labels, err = parseLabels(labels); err != nil {
-				return &exitError{code: 2, err: err}
-			}
-			o.Log = log.WithField("component", "agent")
-			if err := kube.wireAgent(cmd.Context(), &o, log); err != nil {
 				return err
 			}
 			err = agent.Run(cmd.Context(), o)

@@ -2,10 +2,11 @@ package main
 
 import (
 	"errors"
-	"stoker.dev/stoker/reconciler/render"
-	"stoker.dev/stoker/reconciler/review"
 
 	"github.com/spf13/cobra"
+
+	"stoker.dev/stoker/reconciler/render"
+	"stoker.dev/stoker/reconciler/review"
 )
 
 func init() { subcommands = append(subcommands, newDiffCmd) }

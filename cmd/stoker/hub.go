@@ -18,12 +18,11 @@ func newHubCmd() *cobra.Command {
 		Short: "Render the config repo into stoker/status and drive rollouts pool by pool",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(logLevel)
+			var err error
+			o.Log, err = kube.start(logLevel, "hub", func(log *logrus.Logger) error {
+				return kube.wireHub(cmd.Context(), &o, log)
+			})
 			if err != nil {
-				return err
-			}
-			o.Log = log.WithField("component", "hub")
-			if err := kube.wireHub(cmd.Context(), &o, log); err != nil {
 				return err
 			}
 			return reconciler.RunHub(cmd.Context(), o)
@@ -52,15 +51,4 @@ func newHubCmd() *cobra.Command {
 	kube.bindHub(f)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
-}
-
-func newLogger(level string) (*logrus.Logger, error) {
-	l := logrus.New()
-	lv, err := logrus.ParseLevel(level)
-	if err != nil {
-		return nil, &exitError{code: 2, err: err}
-	}
-	l.SetLevel(lv)
-	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
-	return l, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"stoker.dev/stoker/agent"
+	"stoker.dev/stoker/kubeclient"
 	"stoker.dev/stoker/nodeops/kubedrain"
 	"stoker.dev/stoker/reconciler"
 	"stoker.dev/stoker/reconciler/kubeinventory"
@@ -34,6 +35,21 @@ func (k *kubeFlags) bindHub(f *pflag.FlagSet) {
 	f.BoolVar(&k.leaderElect, "leader-elect", true, "in Kubernetes mode, run the loop only while holding the stoker-hub Lease")
 }
 
+// start is the preamble hub and agent share: the --log-level logger, the
+// component's entry for the command's Options, then wire (Kubernetes
+// mode) with the logger.
+func (k *kubeFlags) start(level, component string, wire func(*logrus.Logger) error) (logrus.FieldLogger, error) {
+	log, err := newLogger(level)
+	if err != nil {
+		return nil, err
+	}
+	entry := log.WithField("component", component)
+	if err := wire(log); err != nil {
+		return nil, err
+	}
+	return entry, nil
+}
+
 func (k *kubeFlags) enabled() bool { return k.kubeconfig != "" || k.inCluster }
 
 // wireHub adds the Kubernetes node inventory (labels, zones, age, Ready)
@@ -42,7 +58,7 @@ func (k *kubeFlags) wireHub(_ context.Context, o *reconciler.HubOptions, log *lo
 	if !k.enabled() {
 		return nil
 	}
-	client, err := kubeinventory.NewClient(k.kubeconfig)
+	client, err := kubeclient.New(k.kubeconfig, "stoker-hub")
 	if err != nil {
 		return err
 	}
@@ -64,7 +80,7 @@ func (k *kubeFlags) wireAgent(_ context.Context, o *agent.Options, log *logrus.L
 		}
 		return nil
 	}
-	client, err := kubedrain.NewClient(k.kubeconfig)
+	client, err := kubeclient.New(k.kubeconfig, "stoker-agent")
 	if err != nil {
 		return err
 	}
@@ -74,4 +90,15 @@ func (k *kubeFlags) wireAgent(_ context.Context, o *agent.Options, log *logrus.L
 	}
 	o.Annotator = &kubedrain.Annotator{Client: client}
 	return nil
+}
+
+func newLogger(level string) (*logrus.Logger, error) {
+	l := logrus.New()
+	lv, err := logrus.ParseLevel(level)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	l.SetLevel(lv)
+	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	return l, nil
 }

@@ -2,9 +2,10 @@ package main
 
 import (
 	"errors"
-	"stoker.dev/stoker/reconciler/render"
 
 	"github.com/spf13/cobra"
+
+	"stoker.dev/stoker/reconciler/render"
 )
 
 func init() { subcommands = append(subcommands, newRenderCmd) }

@@ -3,9 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"stoker.dev/stoker/reconciler/render"
 
 	"github.com/spf13/cobra"
+
+	"stoker.dev/stoker/reconciler/render"
 )
 
 func init() { subcommands = append(subcommands, newValidateCmd) }

@@ -50,27 +50,16 @@ func ReadFleet(ctx context.Context, repo gitsource.Repo) (*FleetView, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.FleetBranch, err)
 	}
-	v := &FleetView{Commit: commit}
-	err = api.ReadYAMLDir(tree, "pools", func(_ string, data []byte) error {
-		var p api.PoolFleet
-		if err := yaml.Unmarshal(data, &p); err != nil {
-			return err
-		}
-		v.Pools = append(v.Pools, p)
-		return nil
-	})
-	if err == nil {
-		err = api.ReadYAMLDir(tree, "nodes", func(_ string, data []byte) error {
-			var n api.NodeFleet
-			if err := yaml.Unmarshal(data, &n); err != nil {
-				return err
-			}
-			v.Nodes = append(v.Nodes, n)
-			return nil
-		})
-	}
+	pools, nodes, err := ReadTree[api.NodeFleet](tree)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.FleetBranch, err)
+	}
+	v := &FleetView{Commit: commit}
+	for _, p := range pools {
+		v.Pools = append(v.Pools, p)
+	}
+	for _, n := range nodes {
+		v.Nodes = append(v.Nodes, n)
 	}
 	sort.Slice(v.Pools, func(i, j int) bool { return v.Pools[i].Name < v.Pools[j].Name })
 	sort.Slice(v.Nodes, func(i, j int) bool { return v.Nodes[i].Name < v.Nodes[j].Name })

@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"stoker.dev/stoker/reconciler"
 )
@@ -74,22 +73,4 @@ func ready(n *corev1.Node) bool {
 		}
 	}
 	return false
-}
-
-// NewClient builds a client from the kubeconfig file at path, or from the
-// in-cluster ServiceAccount when path is empty (the hub's Deployment).
-func NewClient(kubeconfig string) (kubernetes.Interface, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		if kubeconfig == "" {
-			return nil, fmt.Errorf("load in-cluster kubernetes config: %w", err)
-		}
-		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
-	}
-	cfg.UserAgent = "stoker-hub"
-	c, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("create kubernetes client for %s: %w", cfg.Host, err)
-	}
-	return c, nil
 }

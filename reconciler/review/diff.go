@@ -7,13 +7,13 @@ import (
 	"io"
 	"os"
 	"sort"
-	"stoker.dev/stoker/reconciler/render"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/reconciler/render"
 )
 
 // ErrFailOn means a pool's action reached DiffOptions.FailOn; callers exit

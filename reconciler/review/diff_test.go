@@ -9,13 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"stoker.dev/stoker/reconciler/render"
 	"strings"
 	"testing"
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 
 	"stoker.dev/stoker/api"
+	"stoker.dev/stoker/reconciler/render"
 )
 
 const (

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"stoker.dev/stoker/reconciler/fleetview"
 	"strings"
+
+	"stoker.dev/stoker/reconciler/fleetview"
 )
 
 // defaultMaxDiffBytes caps each change's printed diff.

@@ -6,27 +6,22 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"stoker.dev/stoker/reconciler/fleetview"
-	"stoker.dev/stoker/reconciler/rollout"
-
-	"sigs.k8s.io/yaml"
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/reconciler/fleetview"
+	"stoker.dev/stoker/reconciler/rollout"
 )
 
 // readDiffFleet reads stoker/fleet from FleetDir or StatusRepoURL.
 func readDiffFleet(ctx context.Context, opts DiffOptions) (map[string]api.PoolFleet, error) {
 	out := map[string]api.PoolFleet{}
 	read := func(tree fs.FS) error {
-		return api.ReadYAMLDir(tree, "pools", func(_ string, data []byte) error {
-			var p api.PoolFleet
-			if err := yaml.Unmarshal(data, &p); err != nil {
-				return err
-			}
+		pools, err := fleetview.ReadPools(tree)
+		for _, p := range pools {
 			out[p.Name] = p
-			return nil
-		})
+		}
+		return err
 	}
 	if opts.FleetDir != "" {
 		if err := read(os.DirFS(opts.FleetDir)); err != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"stoker.dev/stoker/reconciler/fleetview"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/demo"
 	examplesrepo "stoker.dev/stoker/examples-repo"
+	"stoker.dev/stoker/reconciler/fleetview"
 	"stoker.dev/stoker/test/gitserver"
 )
 

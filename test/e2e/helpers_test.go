@@ -8,14 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"stoker.dev/stoker/reconciler/fleetview"
 	"strings"
 	"testing"
 	"time"
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/demo"
+	"stoker.dev/stoker/reconciler/fleetview"
 	"stoker.dev/stoker/test/gitserver"
+	"stoker.dev/stoker/test/testutil"
 )
 
 // stokerBin is the binary under test.
@@ -118,38 +119,7 @@ func pool(name, maxUnavailable string, paused bool, annotations string) string {
 }
 
 // fileMC is a MachineConfig for role writing content to path.
-func fileMC(name, role, path, content string) string {
-	return fmt.Sprintf(`apiVersion: machineconfiguration.openshift.io/v1
-kind: MachineConfig
-metadata:
-  name: %s
-  labels:
-    machineconfiguration.openshift.io/role: %s
-spec:
-  config:
-    ignition:
-      version: 3.4.0
-    storage:
-      files:
-        - path: %s
-          mode: 0644
-          overwrite: true
-          contents:
-            source: "data:,%s"
-`, name, role, path, strings.ReplaceAll(urlEscape(content), `"`, `%22`))
-}
-
-func urlEscape(s string) string {
-	var b strings.Builder
-	for _, c := range []byte(s) {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.=/", c) >= 0 {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
-}
+var fileMC = testutil.OverwriteFileMC
 
 // noRebootPolicy applies files under /etc/e2e without a reboot.
 const noRebootPolicy = `apiVersion: operator.openshift.io/v1

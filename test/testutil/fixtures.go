@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -46,6 +47,17 @@ spec:
 // FileMC returns a MachineConfig for role writing content (already
 // URL-escaped) to path with Ignition 3.2.0.
 func FileMC(name, role, path, content string) string {
+	return fileMC(name, role, path, "3.2.0", "", "data:,"+content)
+}
+
+// OverwriteFileMC returns a MachineConfig for role writing content (escaped
+// here) to path with Ignition 3.4.0 and overwrite: true, as the end-to-end
+// tests write real files.
+func OverwriteFileMC(name, role, path, content string) string {
+	return fileMC(name, role, path, "3.4.0", "          overwrite: true\n", `"data:,`+strings.ReplaceAll(URLEscape(content), `"`, `%22`)+`"`)
+}
+
+func fileMC(name, role, path, version, extra, source string) string {
 	return fmt.Sprintf(`apiVersion: machineconfiguration.openshift.io/v1
 kind: MachineConfig
 metadata:
@@ -55,14 +67,28 @@ metadata:
 spec:
   config:
     ignition:
-      version: 3.2.0
+      version: %s
     storage:
       files:
         - path: %s
           mode: 0644
-          contents:
-            source: data:,%s
-`, name, role, path, content)
+%s          contents:
+            source: %s
+`, name, role, version, path, extra, source)
+}
+
+// URLEscape percent-encodes every byte of s but letters, digits and -_.=/
+// (a data: URL's payload).
+func URLEscape(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.=/", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // WriteTree writes files (slash paths → contents) under a new t.TempDir()

@@ -1,4 +1,4 @@
-package kubedrain
+package kubeclient
 
 import (
 	"fmt"
@@ -7,9 +7,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// NewClient builds a client from the kubeconfig file at path, or from the
-// in-cluster ServiceAccount when path is empty (the agent's DaemonSet).
-func NewClient(kubeconfig string) (kubernetes.Interface, error) {
+// New builds a client from the kubeconfig file at path, or from the
+// in-cluster ServiceAccount when path is empty (the hub's Deployment, the
+// agent's DaemonSet). userAgent names the caller to the API server
+// ("stoker-hub", "stoker-agent").
+func New(kubeconfig, userAgent string) (kubernetes.Interface, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		if kubeconfig == "" {
@@ -17,7 +19,7 @@ func NewClient(kubeconfig string) (kubernetes.Interface, error) {
 		}
 		return nil, fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
 	}
-	cfg.UserAgent = "stoker-agent"
+	cfg.UserAgent = userAgent
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create kubernetes client for %s: %w", cfg.Host, err)
