@@ -132,6 +132,7 @@ func RunHub(ctx context.Context, o HubOptions) error {
 			Gatherer:      reg,
 			WebhookSecret: func() []byte { return httpserver.ReadSecretFile(o.WebhookSecretFile) },
 			Trigger:       poke,
+			Log:           o.Log,
 		})
 		if err != nil {
 			return fmt.Errorf("hub: listen %s: %w", o.Listen, err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/net/netutil"
 )
 
 // Options configure the hub's HTTP server.
@@ -29,6 +33,68 @@ type Options struct {
 	// request, so a rotated Secret takes effect); Trigger starts a reconcile.
 	WebhookSecret func() []byte
 	Trigger       func()
+	// Limits bound every connection; zero fields take DefaultLimits'.
+	Limits Limits
+	// Log receives one line per rejected webhook; nil discards.
+	Log logrus.FieldLogger
+}
+
+// Limits bound what one client can hold of the server.
+type Limits struct {
+	// ReadHeaderTimeout closes a connection whose request headers have
+	// not arrived in time (half-sent requests); ReadTimeout bounds the
+	// whole request including its body, WriteTimeout the response, and
+	// IdleTimeout a keep-alive connection waiting for its next request.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// MaxHeaderBytes bounds the request headers; MaxBodyBytes the webhook
+	// body (larger is refused with 413, before it is read).
+	MaxHeaderBytes int
+	MaxBodyBytes   int64
+	// MaxConns bounds the connections open at once; more wait in the
+	// listen backlog until one closes.
+	MaxConns int
+}
+
+// DefaultLimits are the hub's: generous for Prometheus scrapes, webhook
+// deliveries and probes, small enough that slow or idle clients cannot
+// pile up.
+var DefaultLimits = Limits{
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       30 * time.Second,
+	WriteTimeout:      30 * time.Second,
+	IdleTimeout:       2 * time.Minute,
+	MaxHeaderBytes:    64 << 10,
+	MaxBodyBytes:      maxWebhookBody,
+	MaxConns:          256,
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.ReadHeaderTimeout > 0 {
+		d.ReadHeaderTimeout = l.ReadHeaderTimeout
+	}
+	if l.ReadTimeout > 0 {
+		d.ReadTimeout = l.ReadTimeout
+	}
+	if l.WriteTimeout > 0 {
+		d.WriteTimeout = l.WriteTimeout
+	}
+	if l.IdleTimeout > 0 {
+		d.IdleTimeout = l.IdleTimeout
+	}
+	if l.MaxHeaderBytes > 0 {
+		d.MaxHeaderBytes = l.MaxHeaderBytes
+	}
+	if l.MaxBodyBytes > 0 {
+		d.MaxBodyBytes = l.MaxBodyBytes
+	}
+	if l.MaxConns > 0 {
+		d.MaxConns = l.MaxConns
+	}
+	return d
 }
 
 // Server serves /healthz, /readyz, /metrics and /hooks/git.
@@ -39,6 +105,13 @@ type Server struct {
 
 // Listen binds o.Listen and builds the handlers; Serve then serves them.
 func Listen(o Options) (*Server, error) {
+	lim := o.Limits.withDefaults()
+	log := o.Log
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, err
@@ -47,8 +120,16 @@ func Listen(o Options) (*Server, error) {
 	mux.HandleFunc("/healthz", o.Health.healthz(o.HealthMaxAge))
 	mux.HandleFunc("/readyz", o.Health.readyz)
 	mux.Handle("/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
-	mux.Handle("/hooks/git", webhookHandler(o.WebhookSecret, o.Trigger))
-	return &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+	mux.Handle("/hooks/git", webhookHandler(o.WebhookSecret, o.Trigger, lim.MaxBodyBytes, log))
+	return &Server{ln: netutil.LimitListener(ln, lim.MaxConns), srv: &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ErrorLog:          stdlog.New(log.WithField("component", "http").WriterLevel(logrus.DebugLevel), "", 0),
+	}}, nil
 }
 
 // Addr is the bound address.

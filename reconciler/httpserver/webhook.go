@@ -7,13 +7,18 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/sirupsen/logrus"
 )
 
-// maxWebhookBody bounds what the webhook reads; push payloads are small.
+// maxWebhookBody is the default bound on a webhook body; push payloads are
+// small (GitHub caps them at 25 MB, with commits lists; 5 MiB is plenty
+// for a ref update).
 const maxWebhookBody = 5 << 20
 
 // errBadSignature is returned for a webhook whose signature or token does
@@ -64,24 +69,50 @@ func checkHMAC(newHash func() hash.Hash, secret, body []byte, hexSig string) err
 }
 
 // webhookHandler answers POST /hooks/git: a verified push triggers an
-// immediate reconcile (without waiting for the poll interval).
-func webhookHandler(secret func() []byte, trigger func()) http.HandlerFunc {
+// immediate reconcile (without waiting for the poll interval). The body is
+// read through http.MaxBytesReader (over maxBody: 413); every rejected
+// request is logged once, with the client and why.
+func webhookHandler(secret func() []byte, trigger func(), maxBody int64, log logrus.FieldLogger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		reject := func(status int, why string) {
+			log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "event": eventOf(r)}).
+				Warn("rejected webhook: " + why)
+			http.Error(w, why, status)
+		}
 		if r.Method != http.MethodPost {
-			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			reject(http.StatusMethodNotAllowed, "POST only")
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody))
+		if r.ContentLength > maxBody {
+			reject(http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes is over the %d byte limit", r.ContentLength, maxBody))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
-			http.Error(w, "read body", http.StatusBadRequest)
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				reject(http.StatusRequestEntityTooLarge, fmt.Sprintf("body is over the %d byte limit", maxBody))
+				return
+			}
+			reject(http.StatusBadRequest, "read body: "+err.Error())
 			return
 		}
 		if err := verifyWebhook(r, body, secret()); err != nil {
-			http.Error(w, err.Error(), http.StatusUnauthorized)
+			reject(http.StatusUnauthorized, err.Error())
 			return
 		}
 		trigger()
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = io.WriteString(w, "reconcile triggered\n")
 	}
+}
+
+// eventOf names the forge's event header, for the log.
+func eventOf(r *http.Request) string {
+	for _, h := range []string{"X-GitHub-Event", "X-Gitea-Event", "X-Gitlab-Event", "X-Gogs-Event"} {
+		if v := r.Header.Get(h); v != "" {
+			return v
+		}
+	}
+	return ""
 }

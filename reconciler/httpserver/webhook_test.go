@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 )
 
 func TestWebhook(t *testing.T) {
@@ -46,7 +48,7 @@ func TestWebhook(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			triggered := 0
-			h := webhookHandler(func() []byte { return tc.secret }, func() { triggered++ })
+			h := webhookHandler(func() []byte { return tc.secret }, func() { triggered++ }, maxWebhookBody, logrus.New())
 			req := httptest.NewRequest(tc.method, "/hooks/git", strings.NewReader(body))
 			for k, v := range tc.headers {
 				req.Header.Set(k, v)
