@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -50,7 +49,12 @@ type ApplierOptions struct {
 	StateDir string
 	// CoreUser owns the ssh keys; default "core".
 	CoreUser string
-	Systemd  Systemd
+	// MaxFileBytes and MaxConfigBytes bound a file's and a config's
+	// decompressed contents; zero means api.DefaultMaxFileBytes and
+	// api.DefaultMaxConfigBytes, the hub's limits.
+	MaxFileBytes   int64
+	MaxConfigBytes int64
+	Systemd        Systemd
 	// OS applies kernel arguments and OS image changes; nil means none.
 	OS  OSBackend
 	Log logrus.FieldLogger
@@ -106,6 +110,17 @@ func NewApplier(opts ApplierOptions) (*Applier, error) {
 		opts.Log = l
 	}
 	return &Applier{opts: opts, fs: osFileSystem{}}, nil
+}
+
+func (a *Applier) limits() limits {
+	l := limits{file: a.opts.MaxFileBytes, config: a.opts.MaxConfigBytes}
+	if l.file <= 0 {
+		l.file = api.DefaultMaxFileBytes
+	}
+	if l.config <= 0 {
+		l.config = api.DefaultMaxConfigBytes
+	}
+	return l
 }
 
 type ioDiscard struct{}
@@ -225,11 +240,11 @@ func (a *Applier) Apply(ctx context.Context, from, to *api.Rendered) error {
 	if err := a.Reconcilable(from, to); err != nil {
 		return &StepError{Step: "check target config", Err: err, NothingWritten: true}
 	}
-	fromD, err := buildDesired(a.opts.Root, a.opts.CoreUser, from)
+	fromD, err := buildDesired(a.opts.Root, a.opts.CoreUser, from, a.limits())
 	if err != nil {
 		return &StepError{Step: "check current config", Err: err, NothingWritten: true}
 	}
-	toD, err := buildDesired(a.opts.Root, a.opts.CoreUser, to)
+	toD, err := buildDesired(a.opts.Root, a.opts.CoreUser, to, a.limits())
 	if err != nil {
 		return &StepError{Step: "check target config", Err: err, NothingWritten: true}
 	}
@@ -393,41 +408,29 @@ func (a *Applier) resolveRegular(p string) (string, error) {
 	return target, nil
 }
 
-// fileMeta reads the content, mode and owner of a regular file.
-func fileMeta(target string) (data []byte, mode os.FileMode, uid, gid int, exists bool, err error) {
-	fi, err := os.Lstat(target)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, 0, 0, false, nil
-	}
+// copyTo streams the regular file at src into dst with o, through the
+// applier's filesystem; nothing is held in memory.
+func (a *Applier) copyTo(dst, src string, o FileOptions) error {
+	f, _, err := openRegular(src)
 	if err != nil {
-		return nil, 0, 0, 0, false, err
+		return err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, 0, 0, 0, true, fmt.Errorf("%s: %w: not a regular file", target, ErrUnsafePath)
-	}
-	data, err = os.ReadFile(target)
-	if err != nil {
-		return nil, 0, 0, 0, true, err
-	}
-	st, _ := fi.Sys().(*syscall.Stat_t)
-	if st != nil {
-		uid, gid = int(st.Uid), int(st.Gid)
-	}
-	return data, fi.Mode().Perm() | fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), uid, gid, true, nil
+	defer f.Close()
+	return a.fs.WriteFile(dst, f, o)
 }
 
 // journalFile records a file's current state in the journal (its old
 // content copied into the journal's data dir first), so the change about
 // to be made can be undone.
 func (t *txn) journalFile(p, target string) error {
-	data, mode, uid, gid, exists, err := fileMeta(target)
+	st, exists, err := statFile(target)
 	if err != nil {
 		return err
 	}
-	e := journalEntry{Op: "file", Path: p, Existed: exists, Mode: mode, UID: uid, GID: gid}
+	e := journalEntry{Op: "file", Path: p, Existed: exists, Mode: st.Mode, UID: st.UID, GID: st.GID}
 	if exists {
 		e.Backup = filepath.Join(t.a.opts.StateDir, journalDataDir, strconv.Itoa(len(t.j.Entries)))
-		if err := t.a.fs.WriteFile(e.Backup, bytes.NewReader(data), FileOptions{Mode: 0o600, UID: -1, GID: -1, DirMode: 0o700}); err != nil {
+		if err := t.a.copyTo(e.Backup, target, FileOptions{Mode: 0o600, UID: -1, GID: -1, DirMode: 0o700}); err != nil {
 			return fmt.Errorf("back up %s into the journal: %w", p, err)
 		}
 	}
@@ -439,11 +442,11 @@ func (t *txn) writeManaged(f managedFile, fromD *desired) error {
 	if err != nil {
 		return err
 	}
-	data, mode, uid, gid, exists, err := fileMeta(target)
+	st, exists, err := statFile(target)
 	if err != nil {
 		return err
 	}
-	if exists && bytes.Equal(data, f.Data) && mode == f.Mode && uid == f.UID && gid == f.GID {
+	if exists && st.Digest == f.C.Digest && st.Mode == f.Mode && st.UID == f.UID && st.GID == f.GID {
 		return nil
 	}
 	// MCO's .mcdorig: keep the original of a file Stoker did not manage
@@ -455,7 +458,7 @@ func (t *txn) writeManaged(f managedFile, fromD *desired) error {
 			if err := t.record(journalEntry{Op: "orig-saved", Path: f.Path}); err != nil {
 				return err
 			}
-			if err := t.a.fs.WriteFile(orig, bytes.NewReader(data), FileOptions{Mode: mode, UID: uid, GID: gid, DirMode: 0o700}); err != nil {
+			if err := t.a.copyTo(orig, target, FileOptions{Mode: st.Mode, UID: st.UID, GID: st.GID, DirMode: 0o700}); err != nil {
 				return fmt.Errorf("save original of %s: %w", f.Path, err)
 			}
 		}
@@ -467,7 +470,11 @@ func (t *txn) writeManaged(f managedFile, fromD *desired) error {
 	if f.Kind == api.ChangeSSHKey {
 		dirMode = 0o700
 	}
-	return t.a.fs.WriteFile(target, bytes.NewReader(f.Data), FileOptions{Mode: f.Mode, UID: f.UID, GID: f.GID, DirMode: dirMode})
+	r, err := f.C.open()
+	if err != nil {
+		return err
+	}
+	return t.a.fs.WriteFile(target, r, FileOptions{Mode: f.Mode, UID: f.UID, GID: f.GID, DirMode: dirMode})
 }
 
 func (t *txn) removeManaged(p string) error {
@@ -479,7 +486,7 @@ func (t *txn) removeManaged(p string) error {
 		return err
 	}
 	orig := OrigPath(t.a.opts.StateDir, p)
-	data, mode, uid, gid, exists, err := fileMeta(orig)
+	st, exists, err := statFile(orig)
 	if err != nil {
 		return fmt.Errorf("read original of %s: %w", p, err)
 	}
@@ -491,7 +498,7 @@ func (t *txn) removeManaged(p string) error {
 	if err := t.record(journalEntry{Op: "orig-drop", Path: p}); err != nil {
 		return err
 	}
-	return t.a.fs.WriteFile(target, bytes.NewReader(data), FileOptions{Mode: mode, UID: uid, GID: gid})
+	return t.a.copyTo(target, orig, FileOptions{Mode: st.Mode, UID: st.UID, GID: st.GID})
 }
 
 func (t *txn) fixSSHDirs(d *desired) error {
@@ -557,14 +564,13 @@ func (a *Applier) undoEntry(ctx context.Context, e journalEntry) error {
 			}
 			return nil
 		}
-		data, err := os.ReadFile(e.Backup)
-		if err != nil {
+		if _, err := os.Lstat(e.Backup); err != nil {
 			return fmt.Errorf("undo %s: read journal copy: %w", e.Path, err)
 		}
 		if err := removeSymlink(target); err != nil {
 			return fmt.Errorf("undo %s: %w", e.Path, err)
 		}
-		if err := a.fs.WriteFile(target, bytes.NewReader(data), FileOptions{Mode: e.Mode, UID: e.UID, GID: e.GID}); err != nil {
+		if err := a.copyTo(target, e.Backup, FileOptions{Mode: e.Mode, UID: e.UID, GID: e.GID}); err != nil {
 			return fmt.Errorf("undo %s: %w", e.Path, err)
 		}
 	case "orig-saved":

@@ -37,6 +37,17 @@
 //     gone (left by an older Stoker, which deleted them first) recorded a
 //     finished operation and is removed.
 //
+// Sizes: a file's contents are never held expanded. A data: URL is
+// decoded (its size is bounded by the rendered config's), gunzipped as a
+// stream through a reader that fails past the per-file limit, measured
+// (size, sha256) once when the desired state is built, and streamed again
+// into the temporary file when written. Existing files, backups and
+// originals are compared by digest and copied as streams. The limits are
+// the hub's (api.DefaultMaxFileBytes per file, api.DefaultMaxConfigBytes
+// per config; ApplierOptions can change them), so a config the hub
+// accepted is one the node accepts; over them the apply is refused
+// before anything is written.
+//
 // Temporary files: WriteFile's temporary ".<name><digits>" (renameio's
 // name) is left behind when a write is killed before its rename.
 // SweepTemp (agent start) and Recover remove them — only that pattern,

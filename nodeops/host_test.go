@@ -84,10 +84,10 @@ func TestWriteFile(t *testing.T) {
 	target := filepath.Join(dir, "a/b/c.conf")
 	must(t, WriteFile(target, []byte("one"), FileOptions{Mode: 0o640, UID: 12, GID: 34}))
 	must(t, WriteFile(target, []byte("two"), FileOptions{Mode: 0o600, UID: -1, GID: -1}))
-	data, mode, uid, gid, _, err := fileMeta(target)
+	st, _, err := statFile(target)
 	must(t, err)
-	if string(data) != "two" || mode != 0o600 || uid != 0 || gid != 0 {
-		t.Errorf("got %q %v %d:%d", data, mode, uid, gid)
+	if data, _ := os.ReadFile(target); string(data) != "two" || st.Mode != 0o600 || st.UID != 0 || st.GID != 0 || st.Digest != Digest(data) {
+		t.Errorf("got %q %+v", data, st)
 	}
 	if fi, _ := os.Stat(filepath.Join(dir, "a/b")); fi.Mode().Perm() != 0o755 {
 		t.Errorf("parent mode %v", fi.Mode())

@@ -1,17 +1,13 @@
 package nodeops
 
 import (
-	"bytes"
-	"compress/gzip"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"sort"
 	"strings"
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
-	"github.com/vincent-petithory/dataurl"
 
 	"stoker.dev/stoker/api"
 )
@@ -21,7 +17,8 @@ import (
 type managedFile struct {
 	// Path is the host path as the config names it (not under root).
 	Path string
-	Data []byte
+	// C is the content, measured but not expanded.
+	C    content
 	Mode os.FileMode
 	UID  int
 	GID  int
@@ -58,11 +55,12 @@ func (d *desired) paths() []string {
 // buildDesired turns r into the files and unit states it means on this
 // node, resolving owner names in root's passwd and group files. It reads
 // nothing else and writes nothing. r may be nil (nothing managed).
-func buildDesired(root, coreUser string, r *api.Rendered) (*desired, error) {
+func buildDesired(root, coreUser string, r *api.Rendered, lim limits) (*desired, error) {
 	d := &desired{files: map[string]managedFile{}}
 	if r == nil {
 		return d, nil
 	}
+	var total int64
 	cfg := r.Config
 	if len(cfg.Storage.Links) > 0 {
 		return nil, fmt.Errorf("rendered config %s: storage.links: not supported on a running node", r.Name)
@@ -78,9 +76,12 @@ func buildDesired(root, coreUser string, r *api.Rendered) (*desired, error) {
 		if len(f.Append) > 0 {
 			return nil, fmt.Errorf("%s: append: not supported on a running node", field)
 		}
-		data, err := decodeContents(f.Contents)
+		data, err := decodeContents(f.Contents, lim.file)
 		if err != nil {
 			return nil, fmt.Errorf("%s: contents: %w", field, err)
+		}
+		if total += data.Size; total > lim.config {
+			return nil, fmt.Errorf("rendered config %s: storage.files: contents expand to more than %d bytes in total, the per-config limit: %w", r.Name, lim.config, ErrTooLarge)
 		}
 		mode := os.FileMode(0o644)
 		if f.Mode != nil {
@@ -90,7 +91,7 @@ func buildDesired(root, coreUser string, r *api.Rendered) (*desired, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
-		if err := d.add(managedFile{Path: path.Clean(f.Path), Data: data, Mode: mode, UID: uid, GID: gid, Kind: api.ChangeFile}); err != nil {
+		if err := d.add(managedFile{Path: path.Clean(f.Path), C: data, Mode: mode, UID: uid, GID: gid, Kind: api.ChangeFile}); err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
 	}
@@ -102,7 +103,7 @@ func buildDesired(root, coreUser string, r *api.Rendered) (*desired, error) {
 		mask := u.Mask != nil && *u.Mask
 		d.units = append(d.units, unitState{Name: u.Name, Enabled: u.Enabled, Mask: mask})
 		if u.Contents != nil && !mask {
-			if err := d.add(managedFile{Path: path.Join(SystemdUnitDir, u.Name), Data: []byte(*u.Contents), Mode: 0o644, Kind: api.ChangeUnit}); err != nil {
+			if err := d.add(managedFile{Path: path.Join(SystemdUnitDir, u.Name), C: inline([]byte(*u.Contents)), Mode: 0o644, Kind: api.ChangeUnit}); err != nil {
 				return nil, fmt.Errorf("%s: %w", field, err)
 			}
 		}
@@ -114,7 +115,7 @@ func buildDesired(root, coreUser string, r *api.Rendered) (*desired, error) {
 				continue
 			}
 			p := path.Join(SystemdUnitDir, u.Name+".d", dr.Name)
-			if err := d.add(managedFile{Path: p, Data: []byte(*dr.Contents), Mode: 0o644, Kind: api.ChangeDropin}); err != nil {
+			if err := d.add(managedFile{Path: p, C: inline([]byte(*dr.Contents)), Mode: 0o644, Kind: api.ChangeDropin}); err != nil {
 				return nil, fmt.Errorf("%s: dropins[%d]: %w", field, j, err)
 			}
 		}
@@ -133,7 +134,7 @@ func buildDesired(root, coreUser string, r *api.Rendered) (*desired, error) {
 		d.sshUID, d.sshGID = acct.ID, acct.GID
 		d.sshDirs = []string{path.Join(home, ".ssh"), path.Dir(keyPath)}
 		data := []byte(strings.Join(keys, "\n") + "\n")
-		if err := d.add(managedFile{Path: keyPath, Data: data, Mode: 0o600, UID: acct.ID, GID: acct.GID, Kind: api.ChangeSSHKey}); err != nil {
+		if err := d.add(managedFile{Path: keyPath, C: inline(data), Mode: 0o600, UID: acct.ID, GID: acct.GID, Kind: api.ChangeSSHKey}); err != nil {
 			return nil, fmt.Errorf("rendered config %s: ssh keys for %s: %w", r.Name, coreUser, err)
 		}
 	}
@@ -148,38 +149,8 @@ func (d *desired) add(f managedFile) error {
 	return nil
 }
 
-// decodeContents returns the bytes of an inline Ignition resource: a
-// data: URL, optionally gzip-compressed. Remote sources are refused (the
-// hub's validation rejects them; this is the node's own guard).
-func decodeContents(res ign3types.Resource) ([]byte, error) {
-	if res.Source == nil || *res.Source == "" {
-		return nil, nil
-	}
-	src := *res.Source
-	if !strings.HasPrefix(src, "data:") {
-		scheme, _, _ := strings.Cut(src, ":")
-		return nil, fmt.Errorf("source scheme %q: only inline data: sources are applied on a node", scheme)
-	}
-	u, err := dataurl.DecodeString(src)
-	if err != nil {
-		return nil, fmt.Errorf("decode data URL: %w", err)
-	}
-	data := u.Data
-	if res.Compression != nil && *res.Compression != "" {
-		if *res.Compression != "gzip" {
-			return nil, fmt.Errorf("compression %q: only gzip is supported", *res.Compression)
-		}
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("gunzip: %w", err)
-		}
-		data, err = io.ReadAll(zr)
-		if err != nil {
-			return nil, fmt.Errorf("gunzip: %w", err)
-		}
-	}
-	return data, nil
-}
+// limits bound a config's decompressed contents on the node.
+type limits struct{ file, config int64 }
 
 // resolveOwner returns the uid and gid a node's user and group stand for,
 // by id or by name in root's passwd and group files; unset means root (0).

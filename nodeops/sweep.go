@@ -68,7 +68,7 @@ func (a *Applier) SweepTemp(configs ...*api.Rendered) ([]string, error) {
 		if r == nil {
 			continue
 		}
-		d, err := buildDesired(a.opts.Root, a.opts.CoreUser, r)
+		d, err := buildDesired(a.opts.Root, a.opts.CoreUser, r, a.limits())
 		if err != nil {
 			continue // a config that does not build wrote nothing
 		}

@@ -32,7 +32,7 @@ const (
 // backend cannot read them). An empty result means the node matches r.
 // The error is for failing to look, not for drift.
 func (a *Applier) Validate(ctx context.Context, r *api.Rendered) ([]api.DriftFinding, error) {
-	d, err := buildDesired(a.opts.Root, a.opts.CoreUser, r)
+	d, err := buildDesired(a.opts.Root, a.opts.CoreUser, r, a.limits())
 	if err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
 	}
@@ -129,24 +129,25 @@ func checkFile(root string, f managedFile) ([]api.DriftFinding, error) {
 	}
 	fi, err := os.Lstat(target)
 	if errors.Is(err, fs.ErrNotExist) {
-		return []api.DriftFinding{{Kind: DriftMissing, Path: f.Path, Expected: Digest(f.Data)}}, nil
+		return []api.DriftFinding{{Kind: DriftMissing, Path: f.Path, Expected: f.C.Digest}}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		dest, _ := os.Readlink(target)
-		return []api.DriftFinding{{Kind: DriftSymlink, Path: f.Path, Expected: Digest(f.Data), Found: "symlink to " + dest}}, nil
+		return []api.DriftFinding{{Kind: DriftSymlink, Path: f.Path, Expected: f.C.Digest, Found: "symlink to " + dest}}, nil
 	}
 	if !fi.Mode().IsRegular() {
 		return []api.DriftFinding{{Kind: DriftNotRegular, Path: f.Path, Expected: "regular file", Found: fi.Mode().Type().String()}}, nil
 	}
-	data, mode, uid, gid, _, err := fileMeta(target)
+	st, _, err := statFile(target)
 	if err != nil {
 		return nil, err
 	}
+	mode, uid, gid := st.Mode, st.UID, st.GID
 	var out []api.DriftFinding
-	if want, got := Digest(f.Data), Digest(data); want != got {
+	if want, got := f.C.Digest, st.Digest; want != got {
 		out = append(out, api.DriftFinding{Kind: DriftContent, Path: f.Path, Expected: want, Found: got})
 	}
 	if mode != f.Mode {
@@ -164,7 +165,7 @@ func checkFile(root string, f managedFile) ([]api.DriftFinding, error) {
 // under root) that r puts on the node, sorted: the drift monitor watches
 // their directories.
 func (a *Applier) ManagedPaths(r *api.Rendered) ([]string, error) {
-	d, err := buildDesired(a.opts.Root, a.opts.CoreUser, r)
+	d, err := buildDesired(a.opts.Root, a.opts.CoreUser, r, a.limits())
 	if err != nil {
 		return nil, err
 	}
