@@ -251,7 +251,7 @@ func (s *story) run(ctx context.Context) error {
 		return fmt.Errorf("demo: put the file back: %w", err)
 	}
 	s.say("Put the file back.")
-	if _, err := f.WaitFor(ctx, 30*time.Second, func(v *fleetview.FleetView) bool { return !degraded(v) && Converged(v) }, s.table); err != nil {
+	if _, err := f.WaitFor(ctx, 60*time.Second, func(v *fleetview.FleetView) bool { return !degraded(v) && Converged(v) }, s.table); err != nil {
 		return err
 	}
 	s.say("worker-b is Done again.")
@@ -267,7 +267,7 @@ func (s *story) run(ctx context.Context) error {
 		p := pool(v, "worker")
 		return p != nil && len(p.Errors) > 0 && p.Errors[0].Commit == unsigned
 	}
-	v, err = f.WaitFor(ctx, 30*time.Second, refused, nil)
+	v, err = f.WaitFor(ctx, 60*time.Second, refused, nil)
 	if err != nil {
 		return err
 	}
@@ -279,7 +279,7 @@ func (s *story) run(ctx context.Context) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	s.say("Committed %s straight onto stoker/status, as a node's stolen credential could.", shortSHA(forged))
-	if _, err := f.WaitFor(ctx, 30*time.Second, func(*fleetview.FleetView) bool {
+	if _, err := f.WaitFor(ctx, 60*time.Second, func(*fleetview.FleetView) bool {
 		msg, err := gitserver.Git(f.RepoPath(), nil, "log", "-1", "--format=%s", api.StatusBranch)
 		return err == nil && strings.Contains(msg, "supersede unverified")
 	}, nil); err != nil {
