@@ -43,6 +43,8 @@ Exit status 1 when HEAD does not validate or --fail-on is reached.`,
 	f.StringVar(&o.FleetDir, "fleet", "", "a checkout of stoker/fleet (instead of --status-repo)")
 	f.StringVar(&o.WorkDir, "work-dir", "", "Git cache directory for --status-repo (default: a temporary directory)")
 	f.IntVar(&o.MaxDiffBytes, "max-diff-bytes", 0, "cap each file's printed diff (default 8 KiB)")
+	f.StringArrayVar(&o.TrustRoots, "trust-root", nil, "the hub's trust root file(s): say whether HEAD's signature verifies (with BASE's --repo-signers file); repeatable")
+	f.StringVar(&o.RepoSigners, "repo-signers", review.DefaultRepoSigners, "allowed_signers file at BASE extending --trust-root ('-' = none)")
 	o.Auth.BindFlags(f)
 	cmd.MarkFlagsMutuallyExclusive("status-repo", "fleet")
 	return cmd

@@ -46,7 +46,13 @@ type DiffOptions struct {
 	Auth          gitsource.AuthOptions
 	// MaxDiffBytes caps each file's printed unified diff (default 8 KiB).
 	MaxDiffBytes int
-	Stdout       io.Writer
+	// TrustRoots are the hub's --trust-root files; HEAD's signature is
+	// checked against them plus BASE's RepoSigners file (default
+	// .stoker/allowed_signers, "-" = none) and the report says whether it
+	// verified. Without them a signed HEAD is reported unverified.
+	TrustRoots  []string
+	RepoSigners string
+	Stdout      io.Writer
 }
 
 // DiffReport is what `stoker diff` found; -o json prints it.
@@ -63,6 +69,8 @@ type DiffReport struct {
 	Pools []PoolDiff `json:"pools"`
 	// Action is the strongest action of any pool.
 	Action api.ActionType `json:"action"`
+	// Signature says whether HEAD is a commit the hub would render.
+	Signature *HeadSignature `json:"signature,omitempty"`
 
 	// HEAD's pool settings, for the rollout.
 	maxUnavailable map[string]*intstr.IntOrString
@@ -135,6 +143,11 @@ func RunDiff(ctx context.Context, opts DiffOptions) error {
 	if err != nil {
 		return fmt.Errorf("diff %s %s: %w", opts.Base, opts.Head, err)
 	}
+	sig, err := checkHead(ctx, base, head, opts)
+	if err != nil {
+		return fmt.Errorf("diff: verify %s: %w", opts.Head, err)
+	}
+	rep.Signature = &sig
 	if len(rep.Errors) == 0 && (opts.StatusRepoURL != "" || opts.FleetDir != "") {
 		fleet, err := readDiffFleet(ctx, opts)
 		if err != nil {

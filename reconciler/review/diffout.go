@@ -86,6 +86,9 @@ func toName(s string) string {
 func writeDiffText(w io.Writer, rep *DiffReport, maxDiff int) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "stoker diff %s %s\n", rep.Base, rep.Head)
+	if rep.Signature != nil {
+		fmt.Fprintf(&b, "signature: %s\n", rep.Signature)
+	}
 	if len(rep.Errors) > 0 {
 		fmt.Fprintf(&b, "\n%s has %s; nothing renders:\n", rep.Head, plural(len(rep.Errors), "error", "errors"))
 		for _, p := range rep.Errors {
@@ -124,6 +127,11 @@ func writeDiffText(w io.Writer, rep *DiffReport, maxDiff int) error {
 func writeDiffMarkdown(w io.Writer, rep *DiffReport, maxDiff int) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### Stoker: rendered diff `%s` → `%s`\n\n", rep.Base, rep.Head)
+	if s := rep.Signature; s != nil && s.Verified {
+		fmt.Fprintf(&b, ":lock: Signature %s\n\n", strings.ReplaceAll(s.String(), "`", "'"))
+	} else if s != nil {
+		fmt.Fprintf(&b, ":warning: Signature **%s**\n\n", strings.ReplaceAll(s.String(), "`", "'"))
+	}
 	if len(rep.Errors) > 0 {
 		fmt.Fprintf(&b, "**:x: `%s` does not validate (%s); nothing renders:**\n\n", rep.Head, plural(len(rep.Errors), "error", "errors"))
 		for _, p := range rep.Errors {
