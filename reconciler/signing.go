@@ -28,7 +28,7 @@ const (
 	// principal = node name), guarded like the signers file.
 	DefaultNodeSignersPath = ".stoker/node_signers"
 	// TrustFile is the file on stoker/fleet naming what the hub refused.
-	TrustFile = "trust.yaml"
+	TrustFile = api.FleetTrustFile
 )
 
 // HubTrust is the hub's part of the signed chain. The zero value checks
@@ -63,20 +63,10 @@ func NewRefusedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 }
 
 // Refusal is one refused commit, as written to stoker/fleet trust.yaml.
-type Refusal struct {
-	Kind   string `json:"kind"`
-	Branch string `json:"branch,omitempty"`
-	Node   string `json:"node,omitempty"`
-	Commit string `json:"commit"`
-	Reason string `json:"reason"`
-}
+type Refusal = api.Refusal
 
 // TrustReport is trust.yaml on stoker/fleet.
-type TrustReport struct {
-	// Source says what the rendered heads were verified against.
-	Source  string    `json:"source,omitempty"`
-	Refused []Refusal `json:"refused,omitempty"`
-}
+type TrustReport = api.FleetTrust
 
 // trustState is what the hub remembers between reconciles.
 type trustState struct {

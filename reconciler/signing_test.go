@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/reconciler/fleetview"
 	"stoker.dev/stoker/test/gitserver"
 	"stoker.dev/stoker/trust"
 )
@@ -309,5 +311,22 @@ func TestHubSignedChain(t *testing.T) {
 	}
 	if err := e.verifyCommit(api.StatusBranch, hub1); err == nil {
 		t.Fatal("the hub signed with the old key after rotating")
+	}
+
+	// stoker status verifies stoker/fleet and says with which key, and
+	// lists what the hub refused.
+	status := func(key sigKey) (string, error) {
+		var out bytes.Buffer
+		err := fleetview.RunStatus(context.Background(), fleetview.StatusOptions{RepoURL: e.srv.URL("config"),
+			WorkDir: t.TempDir(), TrustHubKeys: []string{key.priv + ".pub"}, Out: &out})
+		return out.String(), err
+	}
+	out, err := status(hub2)
+	if err != nil || !strings.Contains(out, "verified, signed by the hub's ssh key SHA256:") || !strings.Contains(out, "refused report node-2") {
+		t.Fatalf("stoker status with the hub's key: %v\n%s", err, out)
+	}
+	out, err = status(mallory)
+	if err == nil || !strings.Contains(out, "UNVERIFIED: signed by an untrusted key") {
+		t.Fatalf("stoker status with another key: %v\n%s", err, out)
 	}
 }

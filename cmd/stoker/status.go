@@ -25,6 +25,7 @@ func newStatusCmd() *cobra.Command {
 	f.BoolVarP(&o.Watch, "watch", "w", false, "keep printing as the fleet changes")
 	f.DurationVar(&o.Interval, "interval", 0, "poll interval with --watch (default 5s)")
 	f.StringVar(&o.WorkDir, "work-dir", "", "Git cache directory (default: a temporary directory)")
+	f.StringArrayVar(&o.TrustHubKeys, "trust-hub-key", nil, "the hub's public key file(s): verify that stoker/fleet is signed by the hub and say so (fails otherwise); repeatable")
 	o.Auth.BindFlags(f)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/trust"
 )
 
 // StatusOptions are `stoker status`'s flags.
@@ -25,8 +27,13 @@ type StatusOptions struct {
 	Output   string // table, json or yaml
 	Watch    bool
 	Interval time.Duration
-	Out      io.Writer
-	Now      func() time.Time
+	// TrustHubKeys are the hub's public keys (as the agents'
+	// --trust-hub-key): the stoker/fleet head must be signed by one of
+	// them, and the output says which; otherwise status prints what it
+	// read, marked unverified, and fails.
+	TrustHubKeys []string
+	Out          io.Writer
+	Now          func() time.Time
 }
 
 // FleetView is stoker/fleet as `stoker status -o json|yaml` prints it.
@@ -34,6 +41,10 @@ type FleetView struct {
 	Commit string          `json:"commit"`
 	Pools  []api.PoolFleet `json:"pools"`
 	Nodes  []api.NodeFleet `json:"nodes"`
+	// Trust is the hub's trust.yaml: commits it refused (signing on).
+	Trust *api.FleetTrust `json:"trust,omitempty"`
+	// Signature says what was verified about Commit ("" = not checked).
+	Signature string `json:"signature,omitempty"`
 }
 
 // ReadFleet reads stoker/fleet at its current head.
@@ -61,6 +72,13 @@ func ReadFleet(ctx context.Context, repo gitsource.Repo) (*FleetView, error) {
 	for _, n := range nodes {
 		v.Nodes = append(v.Nodes, n)
 	}
+	if data, err := fs.ReadFile(tree, api.FleetTrustFile); err == nil {
+		var t api.FleetTrust
+		if err := yaml.Unmarshal(data, &t); err != nil {
+			return nil, fmt.Errorf("read %s %s: %w", api.FleetBranch, api.FleetTrustFile, err)
+		}
+		v.Trust = &t
+	}
 	sort.Slice(v.Pools, func(i, j int) bool { return v.Pools[i].Name < v.Pools[j].Name })
 	sort.Slice(v.Nodes, func(i, j int) bool { return v.Nodes[i].Name < v.Nodes[j].Name })
 	return v, nil
@@ -70,6 +88,9 @@ func ReadFleet(ctx context.Context, repo gitsource.Repo) (*FleetView, error) {
 func WriteFleet(w io.Writer, v *FleetView, format string, now time.Time) error {
 	switch format {
 	case "", "table":
+		if v.Signature != "" {
+			fmt.Fprintf(w, "%s @ %s: %s\n\n", api.FleetBranch, Short(v.Commit), v.Signature)
+		}
 		if err := WritePoolTable(w, v.Pools, now); err != nil {
 			return err
 		}
@@ -86,6 +107,12 @@ func WriteFleet(w io.Writer, v *FleetView, format string, now time.Time) error {
 			if len(p.Errors) > 0 {
 				fmt.Fprintln(w)
 				break
+			}
+		}
+		if v.Trust != nil && len(v.Trust.Refused) > 0 {
+			fmt.Fprintln(w)
+			for _, r := range v.Trust.Refused {
+				fmt.Fprintf(w, "refused %s %s%s at %s: %s\n", r.Kind, r.Branch, r.Node, Short(r.Commit), r.Reason)
 			}
 		}
 		return nil
@@ -130,6 +157,12 @@ func RunStatus(ctx context.Context, o StatusOptions) error {
 	if err != nil {
 		return fmt.Errorf("status: open %s: %w", gitsource.Redact(o.RepoURL), err)
 	}
+	var hubKeys *trust.Set
+	if len(o.TrustHubKeys) > 0 {
+		if hubKeys, err = trust.LoadFiles(o.TrustHubKeys...); err != nil {
+			return fmt.Errorf("status: --trust-hub-key: %w", err)
+		}
+	}
 	last := ""
 	for {
 		head, err := repo.Head(ctx, api.FleetBranch)
@@ -141,11 +174,18 @@ func RunStatus(ctx context.Context, o StatusOptions) error {
 			if err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
+			var verr error
+			if hubKeys != nil {
+				verr = verifyFleet(ctx, repo, hubKeys, v)
+			}
 			if o.Watch && last != "" {
 				fmt.Fprintf(o.Out, "\n--- %s @ %s\n", o.Now().Format(time.TimeOnly), Short(v.Commit))
 			}
 			if err := WriteFleet(o.Out, v, o.Output, o.Now()); err != nil {
 				return err
+			}
+			if verr != nil && !o.Watch {
+				return fmt.Errorf("status: %w", verr)
 			}
 			last = head
 		}
@@ -158,4 +198,20 @@ func RunStatus(ctx context.Context, o StatusOptions) error {
 		case <-time.After(o.Interval):
 		}
 	}
+}
+
+// verifyFleet checks v's commit against the hub's keys and records the
+// result in v.Signature.
+func verifyFleet(ctx context.Context, repo *gitsource.GoGit, keys *trust.Set, v *FleetView) error {
+	c, err := repo.History().Commit(ctx, v.Commit)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", api.FleetBranch, err)
+	}
+	by, err := keys.Verify(c.Signed, "")
+	if err != nil {
+		v.Signature = "UNVERIFIED: " + err.Error() + " (not signed by a key in --trust-hub-key)"
+		return fmt.Errorf("%s at %s is not signed by the hub: %w", api.FleetBranch, Short(v.Commit), err)
+	}
+	v.Signature = "verified, signed by the hub's " + by.String()
+	return nil
 }
