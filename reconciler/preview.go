@@ -167,6 +167,12 @@ func (h *Hub) previewFiles(ctx context.Context, branch, commit string) (map[stri
 		"What the hub would write to `%s` if `%s` were the source branch: compare\n"+
 		"this branch with `%s` to see the rendered diff. No agent reads it.\n",
 		branch, api.StatusBranch, branch, api.StatusBranch))
+	if sig := h.previewSignature(ctx, commit); sig != "" {
+		files["README.md"] = append(files["README.md"], []byte("\nSignature of the previewed head: "+sig+".\n")...)
+		if !strings.HasPrefix(sig, "verified") {
+			parts = append(parts, "unverified")
+		}
+	}
 	if len(parts) == 0 {
 		parts = append(parts, "no pools")
 	}

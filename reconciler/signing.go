@@ -324,3 +324,26 @@ func (o SigningOptions) load(reg prometheus.Registerer, log logrus.FieldLogger) 
 	}
 	return t, signer, nil
 }
+
+// previewSignature says whether a preview's head would be rendered as a
+// branch head: "verified, ..." or "**unverified**: ..." ("" when source
+// signing is off). Previews are never read by agents either way.
+func (h *Hub) previewSignature(ctx context.Context, commit string) string {
+	chain := h.cfg.Trust.Source
+	if chain == nil {
+		return ""
+	}
+	hist, ok := h.cfg.Config.(interface{ History() trust.History })
+	if !ok {
+		return "**unverified**: the config repository cannot show signatures"
+	}
+	v, err := chain.Verify(ctx, hist.History(), commit)
+	var refused *trust.Refused
+	switch {
+	case errors.As(err, &refused):
+		return "**unverified**: " + refused.Err.Error() + " (the hub would not render it)"
+	case err != nil:
+		return "**unverified**: " + err.Error()
+	}
+	return "verified, signed by " + v.By.String()
+}

@@ -313,6 +313,16 @@ func TestHubSignedChain(t *testing.T) {
 		t.Fatal("the hub signed with the old key after rotating")
 	}
 
+	// Previews of unreviewed branches say "unverified"; agents never read
+	// them.
+	e.hub.cfg.Previews = []string{"pr-*"}
+	e.commit("pr-1", map[string]string{"pools/worker.yaml": workerPool(false, 1),
+		"mc/50-a.yaml": fileMC("50-a", "worker", "/etc/a", "proposal")}, "")
+	e.reconcile()
+	if readme := e.show(api.PreviewBranchPrefix+"pr-1", "README.md"); !strings.Contains(readme, "**unverified**: unsigned") {
+		t.Fatalf("preview README does not say unverified:\n%s", readme)
+	}
+
 	// stoker status verifies stoker/fleet and says with which key, and
 	// lists what the hub refused.
 	status := func(key sigKey) (string, error) {
