@@ -47,6 +47,18 @@ type HubOptions struct {
 	// Leader, when set, wraps the loop so only one replica runs it (client-go
 	// leader election in Kubernetes).
 	Leader func(ctx context.Context, run func(context.Context) error) error
+	// Health backs /healthz and /readyz; nil makes one. With Leader, the
+	// election feeds it (Observed, SetLeading) so a replica standing by
+	// stays healthy.
+	Health *httpserver.Health
+	// HealthWindow is how long /healthz tolerates no successful reconcile
+	// (standing by: no Lease read); default 3 × Interval + 5 minutes.
+	HealthWindow time.Duration
+	// FireWebhook, when set (with Leader), records a verified webhook for
+	// whichever replica leads; WatchWebhooks runs while this replica leads
+	// and pokes the loop for every webhook any replica recorded.
+	FireWebhook   func(ctx context.Context) error
+	WatchWebhooks func(ctx context.Context, poke func())
 }
 
 // RunHub runs the hub until ctx ends: it reconciles every Interval and
@@ -119,7 +131,20 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		default:
 		}
 	}
-	healthy := httpserver.NewHealth()
+	healthy := o.Health
+	if healthy == nil {
+		healthy = httpserver.NewHealth()
+	}
+	if o.HealthWindow <= 0 {
+		o.HealthWindow = 3*o.Interval + 5*time.Minute
+	}
+	onWebhook := func() error {
+		poke()
+		if o.FireWebhook != nil {
+			return o.FireWebhook(ctx)
+		}
+		return nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -128,10 +153,10 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		srv, err := httpserver.Listen(httpserver.Options{
 			Listen:        o.Listen,
 			Health:        healthy,
-			HealthMaxAge:  3*o.Interval + 5*time.Minute,
+			HealthMaxAge:  o.HealthWindow,
 			Gatherer:      reg,
 			WebhookSecret: func() []byte { return httpserver.ReadSecretFile(o.WebhookSecretFile) },
-			Trigger:       poke,
+			Trigger:       onWebhook,
 			Log:           o.Log,
 		})
 		if err != nil {
@@ -152,6 +177,12 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	loop := func(ctx context.Context) error {
 		ticker := time.NewTicker(o.Interval)
 		defer ticker.Stop()
+		if o.WatchWebhooks != nil {
+			wctx, stop := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); o.WatchWebhooks(wctx, poke) }()
+			defer func() { stop(); <-done }()
+		}
 		for {
 			res, err := hub.Reconcile(ctx)
 			healthy.Record(err)

@@ -36,6 +36,7 @@ func newHubCmd() *cobra.Command {
 	f.StringVar(&o.ReportsRepoURL, "reports-repo", "", "repository of the stoker/reports/<node> branches (default: --repo)")
 	f.DurationVar(&o.Interval, "interval", o.Interval, "poll interval (a verified push webhook reconciles at once)")
 	f.StringVar(&o.Listen, "listen", "", "HTTP address for /healthz, /metrics and /hooks/git (e.g. :8080 or 127.0.0.1:0)")
+	f.DurationVar(&o.HealthWindow, "health-window", 0, "/healthz fails after this long without a successful reconcile (standing by: without reading the leader Lease); default 3 × --interval + 5m")
 	f.StringVar(&o.WorkDir, "work-dir", "", "persistent Git cache directory (default: a temporary directory)")
 	f.StringVar(&o.WebhookSecretFile, "webhook-secret-file", "", "file holding the push webhook's shared secret")
 	f.BoolVar(&o.Strict, "strict", false, "treat validation warnings as errors")

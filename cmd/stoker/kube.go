@@ -12,6 +12,7 @@ import (
 	"stoker.dev/stoker/kubeclient"
 	"stoker.dev/stoker/nodeops/kubedrain"
 	"stoker.dev/stoker/reconciler"
+	"stoker.dev/stoker/reconciler/httpserver"
 	"stoker.dev/stoker/reconciler/kubeinventory"
 	"stoker.dev/stoker/reconciler/leaderelection"
 )
@@ -64,9 +65,17 @@ func (k *kubeFlags) wireHub(_ context.Context, o *reconciler.HubOptions, log *lo
 	}
 	o.Inventory = &kubeinventory.Inventory{Client: client}
 	if k.leaderElect {
+		// A replica standing by stays healthy while it reads the Lease, and
+		// records webhooks on a second Lease the leader watches.
+		health := httpserver.NewHealth()
+		lo := leaderelection.LeaderOptions{Log: log, Observed: health.Observed, Leading: health.SetLeading}
+		trigger := leaderelection.NewTrigger(client, lo)
+		o.Health = health
 		o.Leader = func(ctx context.Context, run func(context.Context) error) error {
-			return leaderelection.RunWithLeaderElection(ctx, client, leaderelection.LeaderOptions{Log: log}, run)
+			return leaderelection.RunWithLeaderElection(ctx, client, lo, run)
 		}
+		o.FireWebhook = trigger.Fire
+		o.WatchWebhooks = trigger.Watch
 	}
 	return nil
 }

@@ -30,9 +30,11 @@ type Options struct {
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
 	// WebhookSecret returns the push webhook's shared secret (read on each
-	// request, so a rotated Secret takes effect); Trigger starts a reconcile.
+	// request, so a rotated Secret takes effect); Trigger starts a reconcile
+	// (or records the webhook for the leader); its error is answered 503,
+	// so the sender retries.
 	WebhookSecret func() []byte
-	Trigger       func()
+	Trigger       func() error
 	// Limits bound every connection; zero fields take DefaultLimits'.
 	Limits Limits
 	// Log receives one line per rejected webhook; nil discards.
@@ -118,7 +120,7 @@ func Listen(o Options) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", o.Health.healthz(o.HealthMaxAge))
-	mux.HandleFunc("/readyz", o.Health.readyz)
+	mux.HandleFunc("/readyz", o.Health.readyz(o.HealthMaxAge))
 	mux.Handle("/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
 	mux.Handle("/hooks/git", webhookHandler(o.WebhookSecret, o.Trigger, lim.MaxBodyBytes, log))
 	return &Server{ln: netutil.LimitListener(ln, lim.MaxConns), srv: &http.Server{
@@ -149,16 +151,26 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
-// Health backs /healthz and /readyz: the outcome of the last reconcile.
+// Health backs /healthz and /readyz. A hub alone, or the replica that
+// leads, is healthy while its reconciles succeed; a replica standing by
+// (Observed, SetLeading: leader election) is healthy while it keeps
+// reading the Lease, so its liveness probe never restarts it for not
+// leading, and it is ready to take webhooks (it records them for the
+// leader) without being the leader, so a rolling update is not stalled.
 type Health struct {
-	mu      sync.Mutex
-	started time.Time
-	lastOK  time.Time
-	lastErr error
+	mu           sync.Mutex
+	now          func() time.Time
+	started      time.Time
+	lastOK       time.Time
+	lastErr      error
+	elected      bool // leader election is on
+	leading      bool
+	leadingSince time.Time
+	observed     time.Time // last successful Lease call
 }
 
 // NewHealth starts the health clock now.
-func NewHealth() *Health { return &Health{started: time.Now()} }
+func NewHealth() *Health { return &Health{now: time.Now, started: time.Now()} }
 
 // Record notes the outcome of one reconcile.
 func (h *Health) Record(err error) {
@@ -166,42 +178,88 @@ func (h *Health) Record(err error) {
 	defer h.mu.Unlock()
 	h.lastErr = err
 	if err == nil {
-		h.lastOK = time.Now()
+		h.lastOK = h.now()
 	}
 }
 
-// healthz (liveness) fails once no reconcile has succeeded for maxAge,
-// counting from start, so a hub stuck on Git gets restarted.
+// Observed notes a successful read or write of the leader election Lease.
+func (h *Health) Observed() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.elected, h.observed = true, h.now()
+}
+
+// SetLeading notes that this replica started (true) or stopped leading.
+func (h *Health) SetLeading(leading bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.elected, h.leading = true, leading
+	if leading {
+		h.leadingSince = h.now()
+	}
+}
+
+// check returns whether the hub is alive and ready, and why not.
+func (h *Health) check(maxAge time.Duration) (alive, ready bool, msg string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	if h.elected && !h.leading {
+		since := latest(h.started, h.observed)
+		if now.Sub(since) > maxAge {
+			return false, false, fmt.Sprintf("standing by, but the leader election lease was not read since %s", since.Format(time.RFC3339))
+		}
+		return true, true, "ok: standing by (not leading); webhooks are recorded for the leader"
+	}
+	since := latest(h.started, h.leadingSince, h.lastOK)
+	alive = now.Sub(since) <= maxAge
+	ready = !h.lastOK.IsZero() && h.lastErr == nil && !h.lastOK.Before(h.leadingSince)
+	switch {
+	case !alive:
+		msg = fmt.Sprintf("unhealthy: no successful reconcile since %s; last error: %v", since.Format(time.RFC3339), h.lastErr)
+	case !ready:
+		msg = fmt.Sprintf("not ready: last error: %v", h.lastErr)
+	case h.leading:
+		msg = "ok: leading"
+	default:
+		msg = "ok"
+	}
+	return alive, ready, msg
+}
+
+func latest(ts ...time.Time) time.Time {
+	var l time.Time
+	for _, t := range ts {
+		if t.After(l) {
+			l = t
+		}
+	}
+	return l
+}
+
+// healthz (liveness) fails once the hub is stuck: no successful reconcile
+// for maxAge (counting from start, or from taking the lead), or, standing
+// by, no Lease read for maxAge.
 func (h *Health) healthz(maxAge time.Duration) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		h.mu.Lock()
-		since := h.started
-		if h.lastOK.After(since) {
-			since = h.lastOK
-		}
-		lastErr := h.lastErr
-		h.mu.Unlock()
-		if time.Since(since) > maxAge {
+		alive, _, msg := h.check(maxAge)
+		if !alive {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "unhealthy: no successful reconcile since %s; last error: %v\n", since.Format(time.RFC3339), lastErr)
-			return
 		}
-		fmt.Fprintln(w, "ok")
+		fmt.Fprintln(w, msg)
 	}
 }
 
 // readyz (readiness) succeeds once a reconcile has succeeded and the last
-// one did.
-func (h *Health) readyz(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	ok, lastErr := !h.lastOK.IsZero() && h.lastErr == nil, h.lastErr
-	h.mu.Unlock()
-	if !ok {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "not ready: last error: %v\n", lastErr)
-		return
+// one did, or, standing by, while the Lease is read.
+func (h *Health) readyz(maxAge time.Duration) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, ready, msg := h.check(maxAge)
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintln(w, msg)
 	}
-	fmt.Fprintln(w, "ok")
 }
 
 // ReadSecretFile returns the trimmed contents of path, or nil when path is

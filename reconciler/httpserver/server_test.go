@@ -27,7 +27,7 @@ func serve(t *testing.T, lim Limits) (*Server, *logtest.Hook, *int) {
 	triggered := 0
 	s, err := Listen(Options{Listen: "127.0.0.1:0", Health: NewHealth(), HealthMaxAge: time.Hour,
 		Gatherer: prometheus.NewRegistry(), WebhookSecret: func() []byte { return []byte("s3cret") },
-		Trigger: func() { triggered++ }, Limits: lim, Log: log})
+		Trigger: func() error { triggered++; return nil }, Limits: lim, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

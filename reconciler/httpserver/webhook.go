@@ -72,7 +72,7 @@ func checkHMAC(newHash func() hash.Hash, secret, body []byte, hexSig string) err
 // immediate reconcile (without waiting for the poll interval). The body is
 // read through http.MaxBytesReader (over maxBody: 413); every rejected
 // request is logged once, with the client and why.
-func webhookHandler(secret func() []byte, trigger func(), maxBody int64, log logrus.FieldLogger) http.HandlerFunc {
+func webhookHandler(secret func() []byte, trigger func() error, maxBody int64, log logrus.FieldLogger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		reject := func(status int, why string) {
 			log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "event": eventOf(r)}).
@@ -101,7 +101,11 @@ func webhookHandler(secret func() []byte, trigger func(), maxBody int64, log log
 			reject(http.StatusUnauthorized, err.Error())
 			return
 		}
-		trigger()
+		if err := trigger(); err != nil {
+			log.WithError(err).Warn("webhook verified but not recorded; answered 503 so the sender retries")
+			http.Error(w, "reconcile not triggered, retry: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = io.WriteString(w, "reconcile triggered\n")
 	}

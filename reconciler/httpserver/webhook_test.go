@@ -48,7 +48,7 @@ func TestWebhook(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			triggered := 0
-			h := webhookHandler(func() []byte { return tc.secret }, func() { triggered++ }, maxWebhookBody, logrus.New())
+			h := webhookHandler(func() []byte { return tc.secret }, func() error { triggered++; return nil }, maxWebhookBody, logrus.New())
 			req := httptest.NewRequest(tc.method, "/hooks/git", strings.NewReader(body))
 			for k, v := range tc.headers {
 				req.Header.Set(k, v)

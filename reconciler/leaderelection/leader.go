@@ -51,6 +51,13 @@ type LeaderOptions struct {
 	RetryPeriod   time.Duration
 	// Log receives one line when leading starts and stops.
 	Log logrus.FieldLogger
+	// Observed, when set, is called after every successful read or write
+	// of the Lease by this candidate: a follower that calls it is talking
+	// to the apiserver and standing by (its liveness, see httpserver).
+	Observed func()
+	// Leading, when set, is called with true when this candidate starts
+	// leading and with false when it stops.
+	Leading func(bool)
 }
 
 func (o *LeaderOptions) defaults() {
@@ -99,7 +106,7 @@ func (o *LeaderOptions) defaults() {
 func RunWithLeaderElection(ctx context.Context, client kubernetes.Interface, opts LeaderOptions, run func(ctx context.Context) error) error {
 	opts.defaults()
 	log := opts.Log.WithFields(logrus.Fields{"lease": opts.Namespace + "/" + opts.Name, "identity": opts.Identity})
-	lock := &watchedLock{Interface: &resourcelock.LeaseLock{
+	lock := &watchedLock{observed: opts.Observed, Interface: &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: opts.Namespace, Name: opts.Name},
 		Client:     client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: opts.Identity},
@@ -121,6 +128,10 @@ func RunWithLeaderElection(ctx context.Context, client kubernetes.Interface, opt
 			OnStartedLeading: func(leadCtx context.Context) {
 				defer close(runDone)
 				log.Info("leading")
+				if opts.Leading != nil {
+					opts.Leading(true)
+					defer opts.Leading(false)
+				}
 				runErr = run(leadCtx)
 				// run finished by itself: stop renewing and release.
 				stopElecting()
@@ -149,9 +160,23 @@ func RunWithLeaderElection(ctx context.Context, client kubernetes.Interface, opt
 
 // watchedLock records whether this candidate ever wrote itself as the
 // holder: then client-go has started (or is starting) the run callback.
+// It also tells Observed of every successful Lease call.
 type watchedLock struct {
 	resourcelock.Interface
 	acquired atomic.Bool
+	observed func()
+}
+
+func (l *watchedLock) seen(err error) {
+	if err == nil && l.observed != nil {
+		l.observed()
+	}
+}
+
+func (l *watchedLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	r, raw, err := l.Interface.Get(ctx)
+	l.seen(err)
+	return r, raw, err
 }
 
 func (l *watchedLock) Create(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
@@ -159,6 +184,7 @@ func (l *watchedLock) Create(ctx context.Context, r resourcelock.LeaderElectionR
 	if err == nil && r.HolderIdentity == l.Identity() {
 		l.acquired.Store(true)
 	}
+	l.seen(err)
 	return err
 }
 
@@ -167,5 +193,6 @@ func (l *watchedLock) Update(ctx context.Context, r resourcelock.LeaderElectionR
 	if err == nil && r.HolderIdentity == l.Identity() {
 		l.acquired.Store(true)
 	}
+	l.seen(err)
 	return err
 }
