@@ -26,7 +26,10 @@ case "${1:-}" in
     --args=*) cur="$cur ${a#--args=}" ;;
     esac
   done
-  printf '%s\n' $cur | awk 'NF && !seen[$0]++' | tr '\n' ' ' | sed 's/ $//' > "$f" ;;
+  # Atomic, as the real boot loader entry update is: a kill leaves the
+  # old or the new command line, never a truncated one.
+  printf '%s\n' $cur | awk 'NF && !seen[$0]++' | tr '\n' ' ' | sed 's/ $//' > "$f.tmp.$$"
+  mv -f "$f.tmp.$$" "$f" ;;
 *) echo "grubby stand-in: unsupported: $*" >&2; exit 1 ;;
 esac
 `
