@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path"
@@ -52,6 +53,11 @@ type ValidationOptions struct {
 	// DefaultMaxConfigBytes.
 	MaxFileBytes   int64
 	MaxConfigBytes int64
+	// Sizes, when set, remembers the decoded size of every data URL
+	// checked (keyed by the source and compression pointers Ignition's
+	// merge carries along), so checking a merged config does not decode
+	// again what its MachineConfigs' checks decoded.
+	Sizes SizeCache
 }
 
 // DefaultValidationOptions returns the options Stoker uses unless told
@@ -151,7 +157,9 @@ func ValidateIgnition(cfg ign3types.Config, field string, opts ValidationOptions
 			problemf(&ps, fld+".append", "append is not supported: a node rewrites whole files, and appending on every update would grow the file")
 		}
 		if file.Contents.Source != nil || file.Contents.Compression != nil {
-			total += checkResource(&ps, fld+".contents", file.Contents, opts.MaxFileBytes)
+			n := checkResource(&ps, fld+".contents", file.Contents, opts.MaxFileBytes)
+			opts.Sizes.put(file.Contents, n)
+			total += n
 		}
 	}
 	if total > opts.MaxConfigBytes {
@@ -203,6 +211,34 @@ func ValidateIgnition(cfg ign3types.Config, field string, opts ValidationOptions
 		}
 	}
 	return ps
+}
+
+// SizeCache maps a checked resource (its source and compression) to the
+// size it decodes to. The zero value remembers nothing.
+type SizeCache map[sizeKey]int64
+
+type sizeKey struct {
+	source      *string
+	compression string
+}
+
+func keyOf(r ign3types.Resource) sizeKey {
+	k := sizeKey{source: r.Source}
+	if r.Compression != nil {
+		k.compression = *r.Compression
+	}
+	return k
+}
+
+func (c SizeCache) put(r ign3types.Resource, n int64) {
+	if c != nil && r.Source != nil {
+		c[keyOf(r)] = n
+	}
+}
+
+func (c SizeCache) get(r ign3types.Resource) (int64, bool) {
+	n, ok := c[keyOf(r)]
+	return n, ok
 }
 
 // checkResource allows data: URLs only, and only ones that decode to at
@@ -389,6 +425,54 @@ func ReportProblems(r report.Report, field string) Problems {
 	return ps
 }
 
+// ValidateMerged checks what merging MachineConfigs that each passed
+// ValidateIgnition and Ignition's validation can still get wrong, without
+// checking every entry again: the version, the kernel type, the total
+// decompressed size (from opts.Sizes where the MachineConfigs' checks
+// recorded it), links over the merged entries (Ignition's validation of the
+// storage section, only when there are links), and the encoded size. It
+// returns the problems and the encoded size. The agent, which does not
+// trust the hub, runs the full ValidateRendered.
+func ValidateMerged(r *Rendered, opts ValidationOptions) (Problems, int) {
+	opts = opts.withDefaults()
+	var ps Problems
+	if v := r.Config.Ignition.Version; v != "" && v != IgnitionVersion {
+		problemf(&ps, "spec.config.ignition.version", "version %q, want %s", v, IgnitionVersion)
+	}
+	ps = append(ps, ValidateKernelType(r.KernelType, "spec.kernelType")...)
+	var total int64
+	for i, f := range r.Config.Storage.Files {
+		if f.Contents.Source == nil {
+			continue
+		}
+		n, ok := opts.Sizes.get(f.Contents)
+		if !ok {
+			n = checkResource(&ps, idx("spec.config.storage", "files", i)+".contents", f.Contents, opts.MaxFileBytes)
+			opts.Sizes.put(f.Contents, n)
+		}
+		total += n
+	}
+	if total > opts.MaxConfigBytes {
+		problemf(&ps, "spec.config.storage.files", "file contents expand to %d bytes in total, over the per-config limit of %d", total, opts.MaxConfigBytes)
+	}
+	if len(r.Config.Storage.Links) > 0 {
+		storage := ign3types.Config{Ignition: ign3types.Ignition{Version: IgnitionVersion}, Storage: r.Config.Storage}
+		ps = append(ps, IgnitionProblems(storage, nil, "spec.config").Errors()...)
+	}
+	size := 0
+	if mc, err := r.MachineConfig(); err != nil {
+		problemf(&ps, "", "%v", err)
+	} else if data, err := json.Marshal(mc); err != nil {
+		problemf(&ps, "", "encode rendered config: %v", err)
+	} else {
+		size = len(data)
+	}
+	if opts.MaxRenderedBytes > 0 && size > opts.MaxRenderedBytes {
+		problemf(&ps, "", "rendered config is %d bytes, over the limit of %d", size, opts.MaxRenderedBytes)
+	}
+	return ps, size
+}
+
 // ValidateRendered checks a rendered config before a node applies it: the
 // node's own rules (ValidateIgnition), Ignition's validation, the version,
 // the kernel type, and the size of the encoded object. The agent calls it on
@@ -418,7 +502,13 @@ func ValidateRendered(r *Rendered, opts ValidationOptions) Problems {
 		}
 	}
 	if opts.MaxRenderedBytes > 0 {
-		data, err := r.Encode()
+		// The compact encoding, as the object is stored in etcd, and as
+		// ValidateMerged measures it on the hub.
+		mc, err := r.MachineConfig()
+		var data []byte
+		if err == nil {
+			data, err = json.Marshal(mc)
+		}
 		if err != nil {
 			problemf(&ps, "", "%v", err)
 		} else if len(data) > opts.MaxRenderedBytes {

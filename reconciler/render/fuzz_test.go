@@ -1,7 +1,6 @@
 package render
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,80 +59,4 @@ func FuzzLoadRender(f *testing.F) {
 			}
 		}
 	})
-}
-
-// benchRepo builds 1,000 MachineConfigs across 10 pools (the two built-in
-// ones and eight custom pools), each MC with two files and a unit.
-func benchRepo(b *testing.B) string {
-	b.Helper()
-	dir := b.TempDir()
-	write := func(name, content string) {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
-	roles := []string{"master", "worker"}
-	for i := 0; i < 8; i++ {
-		r := fmt.Sprintf("custom%d", i)
-		roles = append(roles, r)
-		write("pools/"+r+".yaml", pool(r, strings.ReplaceAll(workerInfraSel, "infra", r)))
-	}
-	for i := 0; i < 1000; i++ {
-		role := roles[i%len(roles)]
-		name := fmt.Sprintf("%03d-%s", i, role)
-		write("machineconfigs/"+name+".yaml", mc(name, role, fmt.Sprintf(
-			"  kernelArguments: [k%d=1]\n  config:\n    ignition: {version: 3.2.0}\n    storage:\n      files:\n"+
-				"      - {path: /etc/stoker/%d.conf, mode: 0644, contents: {source: 'data:,value%%20%d'}}\n"+
-				"      - {path: /etc/shared.conf, contents: {source: 'data:,from%%20%d'}}\n"+
-				"    systemd:\n      units:\n      - name: s%d.service\n        enabled: true\n        contents: \"[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n\"\n",
-			i, i, i, i, i)))
-	}
-	return dir
-}
-
-// BenchmarkLoadOnly parses the 1,000-MC repo (YAML, Ignition, validation).
-func BenchmarkLoadOnly(b *testing.B) {
-	dir := benchRepo(b)
-	fsys := os.DirFS(dir)
-	b.ResetTimer()
-	for b.Loop() {
-		if _, ps := Load(fsys, ".", LoadOptions{}); ps.Err() != nil {
-			b.Fatal(ps.Err())
-		}
-	}
-}
-
-// BenchmarkRender loads and renders all 10 pools of the same repo.
-func BenchmarkRender(b *testing.B) {
-	dir := benchRepo(b)
-	fsys := os.DirFS(dir)
-	b.ResetTimer()
-	for b.Loop() {
-		repo, ps := Load(fsys, ".", LoadOptions{})
-		if ps.Err() != nil {
-			b.Fatal(ps.Err())
-		}
-		res, ps := RenderAll(repo, RenderOptions{})
-		if ps.Err() != nil || len(res.Pools) != 10 {
-			b.Fatal(ps.Err())
-		}
-	}
-}
-
-// BenchmarkRenderOnly renders an already loaded repo: the cost of merging.
-func BenchmarkRenderOnly(b *testing.B) {
-	repo, ps := Load(os.DirFS(benchRepo(b)), ".", LoadOptions{})
-	if ps.Err() != nil {
-		b.Fatal(ps.Err())
-	}
-	b.ResetTimer()
-	for b.Loop() {
-		if _, ps := RenderAll(repo, RenderOptions{}); ps.Err() != nil {
-			b.Fatal(ps.Err())
-		}
-	}
 }

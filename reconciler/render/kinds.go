@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
+	ignerrors "github.com/coreos/ignition/v2/config/shared/errors"
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -138,9 +140,13 @@ func (l *loader) loadMachineConfig(c objCtx, js []byte) {
 			out.Ignition = cfg
 			c.addAll("", api.ValidateIgnition(cfg, configField, l.vopts))
 			// MCO defaults overwrite to true on every file when it
-			// merges; a file that is valid alone may fail then
-			// (a file with no source cannot be overwritten).
-			c.addAll("", api.IgnitionProblems(withOverwriteDefault(cfg), nil, configField).Errors())
+			// merges; a file that is valid alone may fail then: one
+			// with no source cannot be overwritten (Ignition's rule).
+			for i, f := range cfg.Storage.Files {
+				if f.Overwrite == nil && f.Contents.Source == nil {
+					c.errorf(configField+".storage.files["+strconv.Itoa(i)+"].overwrite", "%v", ignerrors.ErrOverwriteAndNilSource)
+				}
+			}
 		}
 	} else {
 		out.Ignition = emptyIgnition()

@@ -55,6 +55,9 @@ type Repo struct {
 	// Disruption is the node disruption policy of the MachineConfiguration
 	// named cluster, nil when the repo has none.
 	Disruption *Source[api.NodeDisruptionPolicy]
+	// sizes are the decoded sizes of the MachineConfigs' file contents,
+	// so rendering does not decode them again.
+	sizes api.SizeCache
 	// Foreign objects load and validate but have no effect yet.
 	Foreign []Source[Foreign]
 }
@@ -123,7 +126,10 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Repo, api.Problems) {
 	if dir == "" {
 		dir = "."
 	}
-	l := &loader{opts: opts, vopts: opts.validation(), repo: &Repo{}}
+	l := &loader{opts: opts, vopts: opts.validation(), repo: &Repo{sizes: api.SizeCache{}}}
+	if l.vopts.Sizes == nil {
+		l.vopts.Sizes = l.repo.sizes
+	}
 	var files []string
 	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

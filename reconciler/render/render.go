@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/coreos/ignition/v2/config/merge"
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
@@ -164,12 +165,26 @@ func RenderPool(pool Source[api.MachineConfigPool], mcs []Source[MachineConfig],
 	if r.Name, err = Name(pool.Object.Name, r); err != nil {
 		return nil, api.Problems{{File: poolFile, Message: err.Error(), Severity: api.SeverityError}}
 	}
-	ps := api.ValidateRendered(r, opts.validation())
+	ps, size := api.ValidateMerged(r, opts.validation())
+	oversize := -1
+	if vo := opts.validation(); vo.MaxRenderedBytes > 0 && size > vo.MaxRenderedBytes {
+		for i := range ps {
+			if ps[i].Field == "" && strings.HasPrefix(ps[i].Message, "rendered config is ") {
+				oversize = i
+			}
+		}
+	}
 	if len(ps) > 0 {
 		for i := range ps {
 			ps[i].File = poolFile
 			if f := attribute(r.Config, ps[i].Field, selected); f != "" {
 				ps[i].File = f
+			}
+			if i == oversize && len(selected) > 0 {
+				// Blame what made it big, not the pool.
+				top, desc := largestContributors(selected, 3)
+				ps[i].File = top
+				ps[i].Message += "; the largest MachineConfigs in it: " + desc
 			}
 			ps[i].Message = fmt.Sprintf("in the rendered config of pool %s: %s", pool.Object.Name, ps[i].Message)
 		}
@@ -259,6 +274,11 @@ func attribute(cfg ign3types.Config, fld string, mcs []Source[MachineConfig]) st
 func RenderAll(repo *Repo, opts RenderOptions) (*RenderResult, api.Problems) {
 	var ps api.Problems
 	res := &RenderResult{Disruption: repo.DisruptionPolicy()}
+	if opts.Validation == nil || opts.Validation.Sizes == nil {
+		v := opts.validation()
+		v.Sizes = repo.sizes
+		opts.Validation = &v
+	}
 	for _, pool := range repo.Pools {
 		pr, pps := RenderPool(pool, repo.MachineConfigs, opts)
 		ps = append(ps, pps...)
@@ -328,4 +348,33 @@ func (res *RenderResult) StatusFiles(sourceBranch, sourceCommit string) (map[str
 		}
 	}
 	return files, nil
+}
+
+// largestContributors names the n MachineConfigs of a pool that bring the
+// most bytes (their encoded Ignition config and kernel arguments), with
+// their files and sizes, largest first, and returns the largest one's file:
+// where to cut when a rendered config is over the limit.
+func largestContributors(mcs []Source[MachineConfig], n int) (file, desc string) {
+	type contrib struct {
+		name, file string
+		size       int
+	}
+	var cs []contrib
+	for _, mc := range mcs {
+		b, _ := json.Marshal(mc.Object.Ignition)
+		size := len(b)
+		for _, k := range mc.Object.Spec.KernelArguments {
+			size += len(k) + 3
+		}
+		cs = append(cs, contrib{mc.Object.Name, mc.File, size})
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].size > cs[j].size })
+	if len(cs) > n {
+		cs = cs[:n]
+	}
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("%s (%s) %d bytes", c.name, c.file, c.size)
+	}
+	return cs[0].file, strings.Join(parts, ", ")
 }

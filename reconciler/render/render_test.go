@@ -148,7 +148,9 @@ func TestRenderRejects(t *testing.T) {
 		"big.yaml": mc("20-big", "worker", "  config:\n    ignition: {version: 3.2.0}\n    storage:\n      files:\n"+
 			file("/etc/big1", strings.Repeat("a", 900*1024), "")+file("/etc/big2", strings.Repeat("b", 900*1024), "")),
 	})
-	if len(ps.Errors()) != 1 || !strings.Contains(ps[0].String(), "over the limit") || ps[0].File != "(built-in pool worker)" {
+	// The oversized config names what made it big, with sizes.
+	if len(ps.Errors()) != 1 || !strings.Contains(ps[0].String(), "over the limit") || ps[0].File != "big.yaml" ||
+		!strings.Contains(ps[0].Message, "largest MachineConfigs in it: 20-big (big.yaml) 18") || !strings.Contains(ps[0].Message, "10-a (ok.yaml)") {
 		t.Fatalf("got:\n%s", lines(ps))
 	}
 }

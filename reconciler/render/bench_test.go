@@ -1,0 +1,185 @@
+package render
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// realisticRepo is the benchmark repo of issue 14: 1,000 MachineConfigs
+// over 10 pools (master, worker and eight custom pools that take the
+// worker MCs too), each MC with 2–3 files of 1–4 KB (base64 data URLs, as
+// real manifests carry them; all but the first gzipped, as Butane writes
+// them) and a unit, some with a dropin, plus kernel arguments. It returns the files and their total size.
+func realisticRepo() (fstest.MapFS, int) {
+	fsys := fstest.MapFS{}
+	total := 0
+	put := func(name, content string) {
+		fsys[name] = &fstest.MapFile{Data: []byte(content)}
+		total += len(content)
+	}
+	roles := []string{"master", "worker"}
+	for i := 0; i < 8; i++ {
+		r := fmt.Sprintf("custom%d", i)
+		roles = append(roles, r)
+		put("pools/"+r+".yaml", pool(r, strings.ReplaceAll(workerInfraSel, "infra", r)))
+	}
+	for i := 0; i < 1000; i++ {
+		role := roles[i%len(roles)]
+		name := fmt.Sprintf("%03d-%s", i, role)
+		var b strings.Builder
+		fmt.Fprintf(&b, "  kernelArguments: [k%d=1]\n  config:\n    ignition: {version: 3.2.0}\n    storage:\n      files:\n", i)
+		for f := 0; f < 2+i%2; f++ {
+			path := fmt.Sprintf("/etc/stoker/%03d-%d.conf", i, f)
+			if f == 0 && i%3 == 0 {
+				path = "/etc/shared.conf" // overridden pool by pool
+			}
+			size := 1024 + (i*37+f*1013)%3072
+			var body strings.Builder
+			for n := 0; body.Len() < size; n++ {
+				fmt.Fprintf(&body, "setting_%d_%d = value %d of machine config %s\n", f, n, n*i, name)
+			}
+			data := []byte(body.String()[:size])
+			if f > 0 {
+				// Butane gzips contents when that makes them smaller.
+				var z bytes.Buffer
+				zw := gzip.NewWriter(&z)
+				zw.Write(data)
+				zw.Close()
+				fmt.Fprintf(&b, "      - path: %s\n        mode: 0644\n        overwrite: true\n        contents:\n          compression: gzip\n          source: data:;base64,%s\n",
+					path, base64.StdEncoding.EncodeToString(z.Bytes()))
+				continue
+			}
+			fmt.Fprintf(&b, "      - path: %s\n        mode: 0644\n        overwrite: true\n        contents:\n          source: data:text/plain;charset=utf-8;base64,%s\n",
+				path, base64.StdEncoding.EncodeToString(data))
+		}
+		fmt.Fprintf(&b, "    systemd:\n      units:\n      - name: stoker-%03d.service\n        enabled: true\n        contents: |\n"+
+			"          [Unit]\n          Description=Unit %d\n          After=network-online.target\n          [Service]\n          Type=oneshot\n          ExecStart=/usr/bin/true %d\n          [Install]\n          WantedBy=multi-user.target\n", i, i, i)
+		if i%4 == 0 {
+			b.WriteString("        dropins:\n        - name: 10-env.conf\n          contents: |\n            [Service]\n            Environment=A=1\n")
+		}
+		put("machineconfigs/"+name+".yaml", mc(name, role, b.String()))
+	}
+	return fsys, total
+}
+
+func yamlParseAll(b *testing.B, fsys fstest.MapFS) {
+	for name, f := range fsys {
+		var m map[string]any
+		if err := yaml.Unmarshal(f.Data, &m); err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
+	}
+}
+
+func renderAll(b *testing.B, fsys fs.FS) {
+	repo, ps := Load(fsys, ".", LoadOptions{})
+	if ps.Err() != nil {
+		b.Fatal(ps.Err())
+	}
+	res, ps := RenderAll(repo, RenderOptions{})
+	if ps.Err() != nil || len(res.Pools) != 10 {
+		b.Fatal(ps.Err())
+	}
+}
+
+// BenchmarkYAMLParse is the yardstick: parsing the realistic repo's YAML
+// with sigs.k8s.io/yaml into map[string]any, nothing else.
+func BenchmarkYAMLParse(b *testing.B) {
+	fsys, total := realisticRepo()
+	b.SetBytes(int64(total))
+	b.ResetTimer()
+	for b.Loop() {
+		yamlParseAll(b, fsys)
+	}
+}
+
+// BenchmarkRender loads, validates and renders every pool of the same
+// repo. It reports its time as a multiple of BenchmarkYAMLParse's (x-yaml,
+// measured here on the same bytes; goal <= 2) and the peak heap in use
+// during one render over the input size (heap/input; goal <= 3).
+func BenchmarkRender(b *testing.B) {
+	fsys, total := realisticRepo()
+	yamlNs := minDuration(5, func() { yamlParseAll(b, fsys) })
+	peak := peakHeap(func() { renderAll(b, fsys) })
+	b.SetBytes(int64(total))
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for b.Loop() {
+		renderAll(b, fsys)
+		n++
+	}
+	b.StopTimer()
+	per := time.Since(start) / time.Duration(n)
+	b.ReportMetric(float64(per)/float64(yamlNs), "x-yaml")
+	b.ReportMetric(float64(peak)/float64(total), "heap/input")
+}
+
+func minDuration(runs int, f func()) time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for i := 0; i < runs; i++ {
+		t0 := time.Now()
+		f()
+		if d := time.Since(t0); d < best {
+			best = d
+		}
+	}
+	return best
+}
+
+// peakHeap runs f once and returns the most heap in use (live and not yet
+// collected objects, runtime/metrics) above what was in use before,
+// sampled every 200µs.
+func peakHeap(f func()) uint64 {
+	const name = "/memory/classes/heap/objects:bytes"
+	sample := []metrics.Sample{{Name: name}}
+	read := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	runtime.GC()
+	base := read()
+	var mu sync.Mutex
+	peak := base
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s := []metrics.Sample{{Name: name}}
+		t := time.NewTicker(200 * time.Microsecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				metrics.Read(s)
+				mu.Lock()
+				if v := s[0].Value.Uint64(); v > peak {
+					peak = v
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	f()
+	if v := read(); v > peak {
+		peak = v
+	}
+	close(done)
+	wg.Wait()
+	return peak - base
+}
