@@ -62,6 +62,18 @@ const (
 	StateWorking  NodeState = "Working"
 	StateDone     NodeState = "Done"
 	StateDegraded NodeState = "Degraded"
+	// StateUnreachable is never reported by an agent: it is the hub's
+	// verdict on a node whose last report or heartbeat is older than
+	// UnreachableMultiple heartbeats (MCO would see the node NotReady).
+	StateUnreachable NodeState = "Unreachable"
+)
+
+// DefaultHeartbeat is how often an agent rewrites an unchanged report
+// (agent --heartbeat); DefaultUnreachableMultiple heartbeats without a
+// report make the hub mark the node Unreachable (hub --unreachable-after).
+const (
+	DefaultHeartbeat           = 10 * time.Minute
+	DefaultUnreachableMultiple = 3
 )
 
 // Report is report.yaml on stoker/reports/<node>, written only by that

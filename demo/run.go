@@ -128,7 +128,7 @@ func (s *story) table(v *fleetview.FleetView) {
 	fmt.Fprintf(&b, "-- stoker/fleet @ %s (%s)\n", shortSHA(v.Commit), time.Now().Format("15:04:05"))
 	_ = fleetview.WritePoolTable(&b, v.Pools, time.Now())
 	b.WriteString("\n")
-	_ = fleetview.WriteNodeTable(&b, v.Nodes)
+	_ = fleetview.WriteNodeTable(&b, v.Nodes, time.Now())
 	s.out.Write(b.Bytes())
 }
 

@@ -11,5 +11,15 @@
 // render (pure), rollout (pure), review (`stoker diff`), fleetview
 // (`stoker status`), httpserver, kubeinventory, leaderelection.
 //
+// # Unreachable
+//
+// A node whose last report or heartbeat is older than UnreachableAfter
+// (--unreachable-after × --agent-heartbeat, default 3 × 10m) at the hub's
+// clock is Unreachable in stoker/fleet (state, reason naming when it was
+// last seen, LAST-SEEN in the README and in `stoker status`) and counts as
+// unavailable in its pool's rollout, using maxUnavailable capacity as MCO
+// counts a NotReady node (getUnavailableMachines). The verdict is part of
+// the reconcile fingerprint, so the clock alone makes the hub write it.
+//
 // It must not import agent or nodeops: the hub never touches a host.
 package reconciler

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +49,10 @@ type HubConfig struct {
 	Previews []string
 	// Trust is the signed chain (signing.go); the zero value is off.
 	Trust HubTrust
+	// UnreachableAfter is how old a node's last report or heartbeat may
+	// get before the hub marks it Unreachable; 0 means
+	// api.DefaultUnreachableMultiple × api.DefaultHeartbeat.
+	UnreachableAfter time.Duration
 }
 
 // Hub renders the config repo into stoker/status and stoker/fleet and
@@ -89,6 +95,9 @@ func NewHub(cfg HubConfig) *Hub {
 	}
 	if cfg.Author.Name == "" {
 		cfg.Author = gitsource.Signature{Name: "stoker-hub", Email: "hub@stoker.invalid"}
+	}
+	if cfg.UnreachableAfter <= 0 {
+		cfg.UnreachableAfter = api.DefaultUnreachableMultiple * api.DefaultHeartbeat
 	}
 	return &Hub{cfg: cfg, reportCache: map[string]*api.Report{}, treeCache: map[string]loaded{}}
 }
@@ -147,7 +156,9 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 		}
 		invKey = inventoryKey(inventory)
 	}
-	fp := rf.fingerprint(invKey)
+	// Unreachable verdicts change with the clock alone: they are part of
+	// what the last reconcile saw.
+	fp := rf.fingerprint(invKey + "|" + h.unreachableKey(rf))
 	if fp == h.lastFingerprint {
 		res.Skipped = true
 		h.previewStep(ctx) // preview branches are not in the fingerprint
@@ -214,4 +225,22 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	}
 	h.cfg.Metrics.ObserveFleet(plan.fleetPools)
 	return res, nil
+}
+
+// unreachable is the hub's verdict on a node's last report at now.
+func (h *Hub) unreachable(r *api.Report, now time.Time) bool {
+	return r != nil && now.Sub(r.Heartbeat) > h.cfg.UnreachableAfter
+}
+
+// unreachableKey names the nodes whose cached report is too old now.
+func (h *Hub) unreachableKey(rf refs) string {
+	now := h.cfg.Now()
+	var out []string
+	for node, commit := range rf.reports {
+		if h.unreachable(h.reportCache[commit], now) {
+			out = append(out, node)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
 }

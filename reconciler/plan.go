@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -69,6 +70,7 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 		n := get(name)
 		n.Report = r
 		n.Labels = r.Labels
+		n.Unreachable = h.unreachable(r, now)
 	}
 	for _, inv := range inventory {
 		n := get(inv.Name)
@@ -169,6 +171,14 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 			f.Reason = n.Report.Reason
 			f.Drift = n.Report.Drift
 			f.LastReport = n.Report.Heartbeat
+			if n.Unreachable {
+				f.State = api.StateUnreachable
+				f.Reason = fmt.Sprintf("no report since %s (unreachable after %s); last reported %s",
+					n.Report.Heartbeat.UTC().Format(time.RFC3339), h.cfg.UnreachableAfter, n.Report.State)
+				if n.Report.Reason != "" {
+					f.Reason += ": " + n.Report.Reason
+				}
+			}
 		}
 		if _, inv := nodes[n.Name]; inv && !n.Ready && f.Reason == "" {
 			f.Reason = "node is NotReady"
@@ -191,7 +201,7 @@ func summarizePool(pf *api.PoolFleet, target string, members []rollout.PlanNode)
 		if updated {
 			pf.UpdatedMachineCount++
 		}
-		if updated && n.Ready {
+		if updated && n.Ready && !n.Unreachable {
 			pf.ReadyMachineCount++
 		}
 		if rollout.Unavailable(n) {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sirupsen/logrus"
 
+	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
 	"stoker.dev/stoker/reconciler/fleetview"
 	"stoker.dev/stoker/reconciler/httpserver"
@@ -27,6 +28,11 @@ type HubOptions struct {
 	StatusRepoURL  string
 	ReportsRepoURL string
 	Interval       time.Duration
+	// UnreachableAfter (a multiple, default 3) of AgentHeartbeat (the
+	// agents' --heartbeat, default 10m) without a report marks a node
+	// Unreachable.
+	UnreachableAfter float64
+	AgentHeartbeat   time.Duration
 	// Listen is the HTTP address (/healthz, /metrics, /hooks/git); empty
 	// disables the server. "127.0.0.1:0" picks a free port.
 	Listen  string
@@ -122,7 +128,7 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		Config: cfgRepo, Status: statusRepo, Reports: reportsRepo,
 		Branch: o.Branch, Path: o.Path, Inventory: o.Inventory,
 		Load: render.LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: httpserver.NewMetrics(reg), Previews: o.Previews,
-		Trust: hubTrust,
+		Trust: hubTrust, UnreachableAfter: unreachableAfter(o.UnreachableAfter, o.AgentHeartbeat),
 	})
 	trigger := make(chan struct{}, 1)
 	poke := func() {
@@ -219,4 +225,15 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// unreachableAfter is multiple × heartbeat, with the defaults for zeros.
+func unreachableAfter(multiple float64, heartbeat time.Duration) time.Duration {
+	if multiple <= 0 {
+		multiple = api.DefaultUnreachableMultiple
+	}
+	if heartbeat <= 0 {
+		heartbeat = api.DefaultHeartbeat
+	}
+	return time.Duration(multiple * float64(heartbeat))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"stoker.dev/stoker/agent"
+	"stoker.dev/stoker/api"
 )
 
 func init() { subcommands = append(subcommands, newAgentCmd) }
@@ -51,7 +52,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&o.WorkDir, "work-dir", "", "Git cache directory (default <state-dir>/git)")
 	f.StringVar(&labels, "labels", "", "node labels for pool membership, k=v,... (empty values allowed: node-role.kubernetes.io/worker=)")
 	f.DurationVar(&o.Interval, "interval", 15*time.Second, "status ref check interval")
-	f.DurationVar(&o.Heartbeat, "heartbeat", 10*time.Minute, "rewrite an unchanged report this often")
+	f.DurationVar(&o.Heartbeat, "heartbeat", api.DefaultHeartbeat, "rewrite an unchanged report this often (the hub's --agent-heartbeat)")
 	f.DurationVar(&o.DriftInterval, "drift-interval", agent.DefaultDriftInterval, "full drift check interval, on top of inotify on the managed files' directories")
 	f.StringVar(&o.Drain, "drain", "none", "drain before disruptive changes: none, kube or exec:CMD")
 	f.DurationVar(&o.DrainDeadline, "drain-deadline", agent.DefaultDrainDeadline, "report the node Degraded when its drain has failed this long (it keeps retrying; survives restarts)")

@@ -4,6 +4,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/reconciler"
 )
 
@@ -35,6 +36,8 @@ func newHubCmd() *cobra.Command {
 	f.StringVar(&o.StatusRepoURL, "status-repo", "", "repository for stoker/status and stoker/fleet (default: --repo)")
 	f.StringVar(&o.ReportsRepoURL, "reports-repo", "", "repository of the stoker/reports/<node> branches (default: --repo)")
 	f.DurationVar(&o.Interval, "interval", o.Interval, "poll interval (a verified push webhook reconciles at once)")
+	f.Float64Var(&o.UnreachableAfter, "unreachable-after", api.DefaultUnreachableMultiple, "mark a node Unreachable (and count it unavailable in rollouts) after this many --agent-heartbeat intervals without a report")
+	f.DurationVar(&o.AgentHeartbeat, "agent-heartbeat", api.DefaultHeartbeat, "the agents' --heartbeat: how often an idle agent rewrites its report")
 	f.StringVar(&o.Listen, "listen", "", "HTTP address for /healthz, /metrics and /hooks/git (e.g. :8080 or 127.0.0.1:0)")
 	f.DurationVar(&o.HealthWindow, "health-window", 0, "/healthz fails after this long without a successful reconcile (standing by: without reading the leader Lease); default 3 × --interval + 5m")
 	f.StringVar(&o.WorkDir, "work-dir", "", "persistent Git cache directory (default: a temporary directory)")

@@ -36,10 +36,11 @@ func WritePoolTable(w io.Writer, pools []api.PoolFleet, now time.Time) error {
 	return tw.Flush()
 }
 
-// WriteNodeTable prints nodes like `oc get nodes` with Stoker's columns.
-func WriteNodeTable(w io.Writer, nodes []api.NodeFleet) error {
+// WriteNodeTable prints nodes like `oc get nodes` with Stoker's columns;
+// LAST-SEEN is how long ago the node last reported, at now.
+func WriteNodeTable(w io.Writer, nodes []api.NodeFleet, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPOOL\tSTATE\tCURRENT\tDESIRED\tREASON")
+	fmt.Fprintln(tw, "NAME\tPOOL\tSTATE\tCURRENT\tDESIRED\tLAST-SEEN\tREASON")
 	for _, n := range nodes {
 		reason := n.Reason
 		if n.Error != "" {
@@ -48,8 +49,12 @@ func WriteNodeTable(w io.Writer, nodes []api.NodeFleet) error {
 		if len(n.Drift) > 0 && reason == "" {
 			reason = fmt.Sprintf("%d drift finding(s)", len(n.Drift))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, dash(n.Pool), dash(string(n.State)),
-			dash(n.CurrentConfig), dash(n.DesiredConfig), oneLine(reason, 80))
+		seen := "<never>"
+		if !n.LastReport.IsZero() {
+			seen = duration.HumanDuration(now.Sub(n.LastReport))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, dash(n.Pool), dash(string(n.State)),
+			dash(n.CurrentConfig), dash(n.DesiredConfig), seen, oneLine(reason, 80))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -105,14 +110,18 @@ func README(pools []api.PoolFleet, nodes []api.NodeFleet, now time.Time) []byte 
 		b.WriteString(strings.Join(errs, "\n"))
 		b.WriteString("\n")
 	}
-	b.WriteString("\n## Nodes\n\n| NAME | POOL | STATE | CURRENT | DESIRED | REASON |\n|---|---|---|---|---|---|\n")
+	b.WriteString("\n## Nodes\n\n| NAME | POOL | STATE | CURRENT | DESIRED | LAST-SEEN | REASON |\n|---|---|---|---|---|---|---|\n")
 	for _, n := range nodes {
 		reason := n.Reason
 		if n.Error != "" {
 			reason = n.Error
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | `%s` | `%s` | %s |\n", n.Name, dash(n.Pool), dash(string(n.State)),
-			dash(n.CurrentConfig), dash(n.DesiredConfig), MDEscape(oneLine(reason, 200)))
+		seen := "never"
+		if !n.LastReport.IsZero() {
+			seen = n.LastReport.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | `%s` | `%s` | %s | %s |\n", n.Name, dash(n.Pool), dash(string(n.State)),
+			dash(n.CurrentConfig), dash(n.DesiredConfig), seen, MDEscape(oneLine(reason, 200)))
 	}
 	var drift []string
 	for _, n := range nodes {

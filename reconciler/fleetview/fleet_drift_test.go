@@ -3,6 +3,7 @@ package fleetview
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"stoker.dev/stoker/api"
 )
@@ -28,7 +29,7 @@ func TestWriteNodeTableDrift(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var b strings.Builder
-			if err := WriteNodeTable(&b, tc.nodes); err != nil {
+			if err := WriteNodeTable(&b, tc.nodes, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			for _, w := range tc.want {

@@ -95,7 +95,7 @@ func WriteFleet(w io.Writer, v *FleetView, format string, now time.Time) error {
 			return err
 		}
 		fmt.Fprintln(w)
-		if err := WriteNodeTable(w, v.Nodes); err != nil {
+		if err := WriteNodeTable(w, v.Nodes, now); err != nil {
 			return err
 		}
 		for _, p := range v.Pools {

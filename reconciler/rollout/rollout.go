@@ -33,6 +33,9 @@ type PlanNode struct {
 	Created time.Time
 	// Ready is false for a NotReady Kubernetes node (unavailable).
 	Ready bool
+	// Unreachable is the hub's verdict from the clock: the node's last
+	// report or heartbeat is too old (unavailable, like NotReady).
+	Unreachable bool
 	// Desired is the node's desiredConfig on stoker/status now ("" if none).
 	Desired string
 	// Report is the node's last report; nil when it has never reported.
@@ -113,10 +116,13 @@ func MaxUnavailable(v *intstr.IntOrString, machines int) (int, error) {
 }
 
 // Unavailable reports whether a node counts against its pool's
-// maxUnavailable: not Ready, no report, not Done, or not yet at the config
-// it was told to run.
+// maxUnavailable: not Ready, Unreachable, no report, not Done, or not yet
+// at the config it was told to run. As MCO's getUnavailableMachines
+// (pkg/controller/node/status.go, LayeredNodeState.IsUnavailableForUpdate)
+// counts a NotReady node, a node whose agent went silent uses capacity: a
+// rollout does not take more nodes down while it cannot tell.
 func Unavailable(n PlanNode) bool {
-	if !n.Ready || n.Report == nil {
+	if !n.Ready || n.Unreachable || n.Report == nil {
 		return true
 	}
 	if n.Report.State != api.StateDone {
