@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -195,6 +196,24 @@ func TestTemplate(t *testing.T) {
 					t.Errorf("hub args %v lack %s", hub.Args, a)
 				}
 			}
+			// Probes that mean what they say: liveness /healthz (a replica
+			// standing by passes it), readiness /readyz (not "is leader").
+			if p := hub.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
+				t.Errorf("hub liveness probe = %+v, want GET /healthz", p)
+			}
+			if p := hub.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" {
+				t.Errorf("hub readiness probe = %+v, want GET /readyz", p)
+			}
+			if a := dep.Spec.Template.Spec.Affinity; a == nil || a.PodAntiAffinity == nil ||
+				len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 ||
+				a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey != "kubernetes.io/hostname" {
+				t.Errorf("hub pods carry no anti-affinity over kubernetes.io/hostname: %+v", a)
+			}
+			pdb := typed[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget/"+fullname+"-hub")
+			if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 ||
+				pdb.Spec.Selector == nil || pdb.Spec.Selector.MatchLabels["app.kubernetes.io/component"] != "hub" {
+				t.Errorf("hub PodDisruptionBudget = %+v, want maxUnavailable 1 over the hub pods", pdb.Spec)
+			}
 			if !hasFieldEnv(hub.Env, "POD_NAMESPACE", "metadata.namespace") {
 				t.Errorf("hub env lacks POD_NAMESPACE from the downward API (leader election namespace): %v", hub.Env)
 			}
@@ -204,8 +223,10 @@ func TestTemplate(t *testing.T) {
 			if pod.ServiceAccountName != agentSA {
 				t.Errorf("agent serviceAccountName = %q", pod.ServiceAccountName)
 			}
-			if !pod.HostPID {
-				t.Errorf("agent is not hostPID")
+			// Host tools run chrooted into /host, the host's buses are
+			// reached under /host/run: no host PID namespace.
+			if pod.HostPID {
+				t.Errorf("agent is hostPID; it needs no host PID namespace")
 			}
 			if agent.SecurityContext == nil || agent.SecurityContext.Privileged == nil || !*agent.SecurityContext.Privileged {
 				t.Errorf("agent is not privileged")
@@ -235,7 +256,7 @@ func TestTemplate(t *testing.T) {
 					secrets[v.Name] = v.Secret.SecretName
 				}
 			}
-			for _, want := range []struct{ host, container string }{{"/", "/host"}, {"/run/dbus/system_bus_socket", "/run/dbus/system_bus_socket"}, {"/var/lib/stoker", "/var/lib/stoker"}} {
+			for _, want := range []struct{ host, container string }{{"/", "/host"}, {"/run", "/host/run"}, {"/proc", "/host/proc"}, {"/var/lib/stoker", "/var/lib/stoker"}} {
 				found := false
 				for name, hp := range hostPaths {
 					if hp == want.host && mounts[name] == want.container {
@@ -400,6 +421,8 @@ func TestInstall(t *testing.T) {
 			{hubSA, authorizationv1.ResourceAttributes{Verb: "watch", Resource: "nodes"}, true},
 			{hubSA, authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: releaseNS, Name: "stoker-hub"}, true},
 			{hubSA, authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Namespace: "kube-system", Name: "kube-controller-manager"}, false},
+			{hubSA, authorizationv1.ResourceAttributes{Verb: "patch", Group: "coordination.k8s.io", Resource: "leases", Namespace: releaseNS, Name: "stoker-hub-webhook"}, true},
+			{hubSA, authorizationv1.ResourceAttributes{Verb: "watch", Group: "coordination.k8s.io", Resource: "leases", Namespace: releaseNS, Name: "stoker-hub-webhook"}, true},
 			{hubSA, authorizationv1.ResourceAttributes{Verb: "patch", Resource: "nodes", Name: "node-1"}, false},
 			{hubSA, authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: releaseNS, Name: gitSecret}, false},
 			{hubSA, authorizationv1.ResourceAttributes{Verb: "create", Resource: "pods", Subresource: "eviction", Namespace: "default"}, false},
