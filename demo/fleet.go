@@ -294,19 +294,8 @@ func (f *Fleet) StartAgent(node string, extra ...string) (*Proc, error) {
 	if !ok {
 		return nil, fmt.Errorf("start agent: unknown node %s", node)
 	}
-	var labels []string
-	for k, v := range n.Labels {
-		labels = append(labels, k+"="+v)
-	}
-	sort.Strings(labels)
-	args := append([]string{"agent", "--repo", f.RepoURL, "--node", n.Name,
-		"--root", f.Root(n.Name), "--state-dir", f.State(n.Name),
-		"--labels", strings.Join(labels, ","), "--interval", f.Interval.String(),
-		"--reboot", "simulate", "--os-backend", "grubby", "--drain", "none"}, f.keys.agentFlags(n.Name)...)
-	args = append(args, extra...)
-	env := []string{"PATH=" + filepath.Join(f.Dir, "bin") + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"STOKER_DEMO_KARGS=" + f.KernelArgsFile(n.Name)}
-	p, err := f.startCmd("agent-"+n.Name, f.Binary, env, args...)
+	env, args := f.agentCommand(n)
+	p, err := f.startCmd("agent-"+n.Name, f.Binary, env, append(args, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -314,6 +303,63 @@ func (f *Fleet) StartAgent(node string, extra ...string) (*Proc, error) {
 	f.agents[n.Name] = p
 	f.mu.Unlock()
 	return p, nil
+}
+
+// agentCommand is the environment and arguments of n's agent: its labels
+// are the --labels flag, so relabelling a node is restarting its agent.
+func (f *Fleet) agentCommand(n Node) (env, args []string) {
+	var labels []string
+	for k, v := range n.Labels {
+		labels = append(labels, k+"="+v)
+	}
+	sort.Strings(labels)
+	args = []string{"agent", "--repo", f.RepoURL, "--node", n.Name,
+		"--root", f.Root(n.Name), "--state-dir", f.State(n.Name),
+		"--labels", strings.Join(labels, ","), "--interval", f.Interval.String(),
+		"--reboot", "simulate", "--os-backend", "grubby", "--drain", "none"}
+	args = append(args, f.keys.agentFlags(n.Name)...)
+	env = []string{"PATH=" + filepath.Join(f.Dir, "bin") + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"STOKER_DEMO_KARGS=" + f.KernelArgsFile(n.Name)}
+	return env, args
+}
+
+// RelabelCommand is a shell command line that starts node's agent again
+// with label k=v added (v "" for a role label): what a person runs, after
+// stopping the demo's agent of that node, to move it into another pool.
+func (f *Fleet) RelabelCommand(node, k, v string) (string, error) {
+	f.mu.Lock()
+	n, ok := f.nodes[node]
+	f.mu.Unlock()
+	if !ok {
+		return "", fmt.Errorf("relabel: unknown node %s", node)
+	}
+	labels := map[string]string{k: v}
+	for lk, lv := range n.Labels {
+		labels[lk] = lv
+	}
+	env, args := f.agentCommand(Node{Name: n.Name, Labels: labels})
+	words := append(env, append([]string{f.Binary}, args...)...)
+	for i, w := range words {
+		words[i] = shellQuote(w)
+	}
+	return strings.Join(words, " "), nil
+}
+
+// shellQuote quotes w for a POSIX shell when it needs it.
+func shellQuote(w string) string {
+	if w != "" && strings.Trim(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,@+") == "" {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+}
+
+// Branch creates branch at from's head in the config repo, so it shares
+// from's history (git merge between them works as people expect).
+func (f *Fleet) Branch(branch, from string) error {
+	if _, err := gitserver.Git(f.RepoPath(), nil, "branch", "--", branch, from); err != nil {
+		return fmt.Errorf("create branch %s from %s: %w", branch, from, err)
+	}
+	return nil
 }
 
 // Agent returns node's agent process.
@@ -486,3 +532,6 @@ func (f *Fleet) StartGitAgain(ctx context.Context) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// Pid is the process id, for people who stop it by hand.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }

@@ -149,10 +149,10 @@ func (s *story) run(ctx context.Context) error {
 	if _, err := f.Seed(examplesrepo.FS, "main", "import examples-repo"); err != nil {
 		return err
 	}
-	if _, err := f.Seed(examplesrepo.FS, "canary", "canary starts as main"); err != nil {
+	if err := f.Branch("canary", "main"); err != nil {
 		return err
 	}
-	s.say("Seeded %s (branches main and canary) from examples-repo, signed by the reviewer.", f.RepoURL)
+	s.say("Seeded %s (main from examples-repo, signed by the reviewer; canary branched from main).", f.RepoURL)
 
 	s.step(2, "a hub and four agents, each its own process and root")
 	if _, err := f.StartHub(); err != nil {
@@ -309,7 +309,24 @@ Where everything is:
   node roots    %s
   logs          %s`, s.o.Dir, f.RepoURL, f.RepoPath(), s.o.Binary, f.RepoURL, f.RepoURL,
 		filepath.Join(s.o.Dir, "nodes", "<node>", "root"), filepath.Join(s.o.Dir, "logs"))
+	if a := f.Agent(canaryNode); a != nil && s.o.KeepRunning {
+		if cmd, err := f.RelabelCommand(canaryNode, canaryLabel, ""); err == nil {
+			s.say(`
+Move %s into the worker-canary pool (a node's labels are its agent's --labels
+flag here; in Kubernetes: kubectl label node %s %s=):
+  kill %d    # the demo's agent of %s
+  %s &
+then push to canary (git switch canary && git merge main, change, push) and
+only %s moves.`, canaryNode, canaryNode, canaryLabel, a.Pid(), canaryNode, cmd, canaryNode)
+		}
+	}
 }
+
+// The node the closing words move into the canary pool, and the label.
+const (
+	canaryNode  = "worker-c"
+	canaryLabel = "node-role.kubernetes.io/worker-canary"
+)
 
 func pool(v *fleetview.FleetView, name string) *api.PoolFleet {
 	for i := range v.Pools {

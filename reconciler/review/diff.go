@@ -29,10 +29,15 @@ type DiffOptions struct {
 	// diffs only the manifests under it.
 	Dir string
 	// Branch is the config-repo branch BASE and HEAD stand for (default
-	// "main"). Pools annotated stoker.dev/source-branch with another branch
-	// render that branch's MachineConfigs, read from origin/<branch> or
-	// <branch> in the checkout, on both sides.
+	// DefaultBranch): a pull request's target branch. Only the pools whose
+	// source branch it is render BASE and HEAD; every other pool renders its
+	// own source branch (stoker.dev/source-branch, else DefaultBranch), read
+	// from origin/<branch> or <branch> in the checkout, on both sides, so a
+	// PR to canary shows only the pools that follow canary.
 	Branch string
+	// DefaultBranch is the hub's --branch (default "main"): pool definitions
+	// come from it, and pools without a source-branch annotation render it.
+	DefaultBranch string
 	// Output is "text" (default), "markdown" or "json".
 	Output string
 	// FailOn is "", "reboot" or "drain": RunDiff returns ErrFailOn when any
@@ -200,9 +205,13 @@ func isDir(p string) bool {
 // errors reading a side are returned; HEAD's validation errors land in
 // DiffReport.Errors.
 func computeDiff(ctx context.Context, base, head diffSide, opts DiffOptions) (*DiffReport, error) {
+	defaultBranch := opts.DefaultBranch
+	if defaultBranch == "" {
+		defaultBranch = "main"
+	}
 	branch := opts.Branch
 	if branch == "" {
-		branch = "main"
+		branch = defaultBranch
 	}
 	rep := &DiffReport{Base: opts.Base, Head: opts.Head, Pools: []PoolDiff{}, Action: api.ActionNone}
 	headFS, err := head.tree(ctx)
@@ -223,22 +232,34 @@ func computeDiff(ctx context.Context, base, head diffSide, opts DiffOptions) (*D
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%s has %d validation error(s); its pools are compared as empty", opts.Base, len(errs)))
 		baseRepo = nil
 	}
-	headR := &sideRenderer{side: head, repo: headRepo, branch: branch, trees: map[string]*render.Repo{}}
-	baseR := &sideRenderer{side: base, repo: baseRepo, branch: branch, trees: map[string]*render.Repo{}}
-	policy := headRepo.DisruptionPolicy()
+	headR := &sideRenderer{side: head, repo: headRepo, branch: branch, defaultBranch: defaultBranch, trees: map[string]*render.Repo{}}
+	baseR := &sideRenderer{side: base, repo: baseRepo, branch: branch, defaultBranch: defaultBranch, trees: map[string]*render.Repo{}}
+	for _, s := range []*sideRenderer{headR, baseR} {
+		note, problems, err := s.loadPools(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(problems) > 0 {
+			rep.Errors = problems
+			return rep, nil
+		}
+		if note != "" && s == headR {
+			rep.Notes = append(rep.Notes, note)
+		}
+	}
 	rep.maxUnavailable = map[string]*intstr.IntOrString{}
 	rep.paused = map[string]bool{}
-	for _, p := range headRepo.Pools {
+	for _, p := range headR.pools.Pools {
 		rep.maxUnavailable[p.Object.Name] = p.Object.Spec.MaxUnavailable
 		rep.paused[p.Object.Name] = p.Object.Spec.Paused
 	}
 
 	names := map[string]bool{}
-	for _, p := range headRepo.Pools {
+	for _, p := range headR.pools.Pools {
 		names[p.Object.Name] = true
 	}
-	if baseRepo != nil {
-		for _, p := range baseRepo.Pools {
+	if baseR.pools != nil {
+		for _, p := range baseR.pools.Pools {
 			names[p.Object.Name] = true
 		}
 	}
@@ -248,7 +269,7 @@ func computeDiff(ctx context.Context, base, head diffSide, opts DiffOptions) (*D
 	}
 	sort.Strings(sorted)
 	for _, name := range sorted {
-		to, note, problems, err := headR.render(ctx, name)
+		to, policy, note, problems, err := headR.render(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -259,7 +280,7 @@ func computeDiff(ctx context.Context, base, head diffSide, opts DiffOptions) (*D
 			rep.Errors = append(rep.Errors, problems...)
 			continue
 		}
-		from, _, bprob, err := baseR.render(ctx, name)
+		from, _, _, bprob, err := baseR.render(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -288,51 +309,92 @@ func computeDiff(ctx context.Context, base, head diffSide, opts DiffOptions) (*D
 }
 
 // sideRenderer renders the pools of one side, each from the MachineConfigs
-// of its source branch.
+// of its source branch, as the hub does: pool definitions from the default
+// branch, MachineConfigs from the pool's source branch; the side itself
+// stands for branch.
 type sideRenderer struct {
-	side   diffSide
-	repo   *render.Repo // nil: the side does not load
-	branch string
-	trees  map[string]*render.Repo // source branch -> loaded repo (nil: missing)
+	side          diffSide
+	repo          *render.Repo // nil: the side does not load
+	branch        string
+	defaultBranch string
+	// pools is where the pool definitions come from: repo when branch is
+	// the default branch, else the default branch's tree.
+	pools *render.Repo
+	trees map[string]*render.Repo // source branch -> loaded repo (nil: missing)
 }
 
-// render returns the pool's rendered config (nil when the side has no such
-// pool or the pool is skipped, with a note saying why) or its errors.
-func (s *sideRenderer) render(ctx context.Context, name string) (*api.Rendered, string, api.Problems, error) {
-	if s.repo == nil {
-		return nil, "", nil, nil
+// loadPools sets s.pools. When the side stands for another branch than the
+// default one, the pools are the default branch's; a checkout without it
+// falls back to the side's own pools, with a note.
+func (s *sideRenderer) loadPools(ctx context.Context) (string, api.Problems, error) {
+	s.pools = s.repo
+	if s.branch == s.defaultBranch || s.repo == nil {
+		return "", nil, nil
 	}
-	pool := s.repo.Pool(name)
+	r, problems, err := s.branchRepo(ctx, s.defaultBranch)
+	if err != nil || len(problems) > 0 {
+		return "", problems, err
+	}
+	if r == nil {
+		return fmt.Sprintf("pools are defined on branch %s, which is not in the checkout; using the pools of %s", s.defaultBranch, s.branch), nil, nil
+	}
+	s.pools = r
+	return "", nil, nil
+}
+
+// branchRepo loads another branch of the side's checkout once; nil when
+// the side has no such branch.
+func (s *sideRenderer) branchRepo(ctx context.Context, b string) (*render.Repo, api.Problems, error) {
+	r, ok := s.trees[b]
+	if ok {
+		return r, nil, nil
+	}
+	tree, rev, found, err := s.side.branchTree(ctx, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if found {
+		var ps api.Problems
+		r, ps = render.Load(tree, ".", render.LoadOptions{})
+		if len(ps.Errors()) > 0 {
+			return nil, prefixProblems(ps.Errors(), "source branch "+rev+": "), nil
+		}
+	}
+	s.trees[b] = r
+	return r, nil, nil
+}
+
+// render returns the pool's rendered config and the disruption policy of
+// its source (nil when the side has no such pool or the pool is skipped,
+// with a note saying why) or its errors.
+func (s *sideRenderer) render(ctx context.Context, name string) (*api.Rendered, *api.NodeDisruptionPolicy, string, api.Problems, error) {
+	if s.repo == nil || s.pools == nil {
+		return nil, nil, "", nil, nil
+	}
+	pool := s.pools.Pool(name)
 	if pool == nil {
-		return nil, "", nil, nil
+		return nil, nil, "", nil, nil
 	}
 	src := s.repo
-	if b := pool.Object.Annotations[api.SourceBranchAnnotation]; b != "" && b != s.branch {
-		r, ok := s.trees[b]
-		if !ok {
-			tree, rev, found, err := s.side.branchTree(ctx, b)
-			if err != nil {
-				return nil, "", nil, err
-			}
-			if found {
-				var ps api.Problems
-				r, ps = render.Load(tree, ".", render.LoadOptions{})
-				if len(ps.Errors()) > 0 {
-					return nil, "", prefixProblems(ps.Errors(), "source branch "+rev+": "), nil
-				}
-			}
-			s.trees[b] = r
+	b := pool.Object.Annotations[api.SourceBranchAnnotation]
+	if b == "" {
+		b = s.defaultBranch
+	}
+	if b != s.branch {
+		r, problems, err := s.branchRepo(ctx, b)
+		if err != nil || len(problems) > 0 {
+			return nil, nil, "", problems, err
 		}
 		if r == nil {
-			return nil, fmt.Sprintf("pool %s renders from branch %s, which is not in the checkout (fetch it to include the pool)", name, b), nil, nil
+			return nil, nil, fmt.Sprintf("pool %s renders from branch %s, which is not in the checkout (fetch it to include the pool)", name, b), nil, nil
 		}
 		src = r
 	}
 	pr, ps := render.RenderPool(*pool, src.MachineConfigs, render.RenderOptions{})
 	if errs := ps.Errors(); len(errs) > 0 || pr == nil {
-		return nil, "", errs, nil
+		return nil, nil, "", errs, nil
 	}
-	return pr.Rendered, "", nil, nil
+	return pr.Rendered, src.DisruptionPolicy(), "", nil, nil
 }
 
 func prefixProblems(ps api.Problems, prefix string) api.Problems {

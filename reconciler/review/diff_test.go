@@ -415,3 +415,49 @@ func TestCapDiffAndFence(t *testing.T) {
 		t.Fatalf("fence %q", f)
 	}
 }
+
+// TestDiffPullRequestToCanary: a pull request to canary (--branch canary)
+// renders only the pools that follow canary from BASE and HEAD; the worker
+// and infra pools render main, their source, on both sides, so the diff
+// announces nothing for them (as the hub would roll out nothing there).
+func TestDiffPullRequestToCanary(t *testing.T) {
+	canary := "apiVersion: machineconfiguration.openshift.io/v1\nkind: MachineConfigPool\nmetadata:\n  name: worker-canary\n  annotations: {stoker.dev/source-branch: canary}\n" +
+		"spec:\n  machineConfigSelector:\n    matchExpressions:\n    - {key: machineconfiguration.openshift.io/role, operator: In, values: [worker, worker-canary]}\n"
+	base := diffBase()
+	base["pools/worker-canary.yaml"] = canary
+	head := map[string]string{"machineconfigs/05-kargs.yaml": diffKargsMC("audit=0")}
+	dir := gitRepo(t, base, head)
+	for _, args := range [][]string{{"checkout", "-q", "-b", "pr", "head"}, {"branch", "-f", "main", "base"}, {"branch", "canary", "base"}} {
+		if b, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, b)
+		}
+	}
+	var out bytes.Buffer
+	if err := RunDiff(context.Background(), DiffOptions{Base: "canary", Head: "pr", Dir: dir, Branch: "canary", Stdout: &out, Output: "json"}); err != nil {
+		t.Fatal(err)
+	}
+	var rep DiffReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Pools) != 1 || rep.Pools[0].Name != "worker-canary" || rep.Action != api.ActionReboot || len(rep.Notes) != 0 {
+		t.Fatalf("a PR to canary must move worker-canary only (Reboot): pools %+v notes %v", rep.Pools, rep.Notes)
+	}
+
+	// The same change proposed to main moves worker and infra, not canary.
+	out.Reset()
+	if err := RunDiff(context.Background(), DiffOptions{Base: "main", Head: "pr", Dir: dir, Branch: "main", Stdout: &out, Output: "json"}); err != nil {
+		t.Fatal(err)
+	}
+	rep = DiffReport{}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range rep.Pools {
+		names = append(names, p.Name)
+	}
+	if strings.Join(names, ",") != "infra,worker" {
+		t.Fatalf("a PR to main: pools %v", names)
+	}
+}
