@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"stoker.dev/stoker/reconciler/fleetview"
 	examplesrepo "stoker.dev/stoker/examples-repo"
+	"stoker.dev/stoker/reconciler/fleetview"
 )
 
 // TestDemoCanaryWalkthrough: the demo's canary branch shares main's
