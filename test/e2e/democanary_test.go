@@ -33,7 +33,21 @@ func TestDemoCanaryWalkthrough(t *testing.T) {
 	git("merge", "main") // refused for unrelated histories before
 
 	addNodes(t, f, worker("worker-c", "c"))
-	waitConverged(t, f, "", 3*time.Minute)
+	inPool := func(pool string) func(v *fleetview.FleetView) bool {
+		return func(v *fleetview.FleetView) bool {
+			for _, n := range v.Nodes {
+				if n.Name == "worker-c" && n.Pool == pool {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	if _, err := f.WaitFor(ctx, 3*time.Minute, inPool("worker"), nil); err != nil {
+		t.Fatalf("worker-c never joined the worker pool: %v", err)
+	}
 	line, err := f.RelabelCommand("worker-c", "node-role.kubernetes.io/worker-canary", "")
 	if err != nil {
 		t.Fatal(err)
@@ -50,16 +64,7 @@ func TestDemoCanaryWalkthrough(t *testing.T) {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		_ = cmd.Wait()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if _, err := f.WaitFor(ctx, 3*time.Minute, func(v *fleetview.FleetView) bool {
-		for _, n := range v.Nodes {
-			if n.Name == "worker-c" && n.Pool == "worker-canary" {
-				return true
-			}
-		}
-		return false
-	}, nil); err != nil {
+	if _, err := f.WaitFor(ctx, 3*time.Minute, inPool("worker-canary"), nil); err != nil {
 		t.Fatalf("worker-c after the printed relabel command (%s): %v\n%s", line, err, log.String())
 	}
 	if !strings.Contains(line, "worker-canary=") || !strings.Contains(line, "--node worker-c") {
