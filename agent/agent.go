@@ -626,6 +626,10 @@ func (e *notForwardError) Error() string {
 // a status tree. Problems with them land in err: the node refuses them.
 func readDesired(tree fs.FS, node, coreUser string) *desired {
 	d := &desired{}
+	if _, err := api.ReadLayout(tree, api.StatusBranch); err != nil {
+		d.err = err
+		return d
+	}
 	data, err := fs.ReadFile(tree, api.NodeFile(node))
 	if errors.Is(err, fs.ErrNotExist) {
 		d.none = true

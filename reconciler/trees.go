@@ -54,6 +54,9 @@ type statusTree struct {
 	pools    map[string]api.PoolTarget
 	nodes    map[string]api.NodeTarget
 	rendered map[string][]byte // by rendered name
+	// layout is api.LayoutFile's bytes, nil on a branch written before
+	// the marker existed.
+	layout []byte
 	// superseded: the branch head is not the hub's (signing.go); the
 	// next commit restores this tree over it even if nothing changed.
 	superseded bool
@@ -67,6 +70,12 @@ func (h *Hub) readStatus(ctx context.Context, commit string) (*statusTree, error
 	tree, err := h.cfg.Status.Tree(ctx, commit)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.StatusBranch, err)
+	}
+	if st.layout, err = api.ReadLayoutFile(tree, api.StatusBranch); err != nil {
+		return nil, err
+	}
+	if _, err := api.CheckLayout(api.StatusBranch, st.layout); err != nil {
+		return nil, err
 	}
 	if err := api.ReadYAMLDir(tree, "pools", func(name string, data []byte) error {
 		var p api.PoolTarget
@@ -128,6 +137,9 @@ func (h *Hub) readFleet(ctx context.Context, commit string) (*fleetTree, error) 
 	tree, err := h.cfg.Status.Tree(ctx, commit)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.FleetBranch, err)
+	}
+	if _, err := api.ReadLayout(tree, api.FleetBranch); err != nil {
+		return nil, err
 	}
 	if ft.pools, ft.nodes, err = fleetview.ReadTree[nodeFleetFile](tree); err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.FleetBranch, err)

@@ -16,7 +16,7 @@ import (
 )
 
 func (h *Hub) writeStatus(ctx context.Context, rf refs, rs *renderState, cur *statusTree, plan *planState) (string, error) {
-	files := map[string][]byte{}
+	files := map[string][]byte{api.LayoutFile: api.LayoutMarker()}
 	keep := map[string]bool{}
 	for name, t := range plan.pools {
 		data, err := yaml.Marshal(t)
@@ -74,7 +74,13 @@ func (h *Hub) writeStatus(ctx context.Context, rf refs, rs *renderState, cur *st
 
 // sameTree reports whether files is exactly what cur holds.
 func sameTree(cur *statusTree, files map[string][]byte) bool {
+	if string(files[api.LayoutFile]) != string(cur.layout) {
+		return false
+	}
 	n := 0
+	if cur.layout != nil {
+		n++
+	}
 	for name, t := range cur.pools {
 		data, err := yaml.Marshal(t)
 		if err != nil || string(files[api.PoolFile(name)]) != string(data) {
@@ -185,6 +191,7 @@ func (h *Hub) writeFleet(ctx context.Context, rf refs, rs *renderState, plan *pl
 		nodes = append(nodes, f.NodeFleet)
 	}
 	files["README.md"] = fleetview.README(pools, nodes, h.cfg.Now())
+	files[api.LayoutFile] = api.LayoutMarker()
 	h.trustFiles(files)
 	var summary []string
 	for _, p := range pools {

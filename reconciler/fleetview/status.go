@@ -61,6 +61,9 @@ func ReadFleet(ctx context.Context, repo gitsource.Repo) (*FleetView, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.FleetBranch, err)
 	}
+	if _, err := api.ReadLayout(tree, api.FleetBranch); err != nil {
+		return nil, err
+	}
 	pools, nodes, err := ReadTree[api.NodeFleet](tree)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.FleetBranch, err)
