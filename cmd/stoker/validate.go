@@ -32,6 +32,6 @@ func newValidateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat warnings (unknown keys, kinds with no effect yet) as errors")
+	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat warnings (unknown keys and fields) as errors")
 	return cmd
 }

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
+
+	"stoker.dev/stoker/api"
 )
 
 // corpusDir holds real OpenShift manifests (see its README); it is read in
@@ -44,6 +47,13 @@ func TestCorpusValid(t *testing.T) {
 	for name, data := range corpusFiles(t, "valid") {
 		t.Run(name, func(t *testing.T) {
 			repo, ps := LoadBytes(name, data, LoadOptions{})
+			if needsBase(ps) {
+				// A KubeletConfig merges onto the pool's kubelet.conf and
+				// an overlaySize onto its storage.conf: a repo provides
+				// them (on a cluster MCO's templates do). Add the bases
+				// MCO's conformance cases were run with.
+				repo, ps = Load(withBases(t, name, data), ".", LoadOptions{})
+			}
 			if err := ps.Err(); err != nil {
 				t.Fatal(err)
 			}
@@ -100,4 +110,30 @@ func TestCorpusAsOneRepo(t *testing.T) {
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(errOut.String(), ".yaml: ") {
 		t.Fatalf("err %v\n%s", err, errOut.String())
 	}
+}
+
+// needsBase reports whether every error is a generator's missing base.
+func needsBase(ps api.Problems) bool {
+	errs := ps.Errors()
+	for _, p := range errs {
+		if !strings.Contains(p.Message, "has no base kubelet config") && !strings.Contains(p.Message, "has no /etc/containers/storage.conf") {
+			return false
+		}
+	}
+	return len(errs) > 0
+}
+
+// withBases is name beside the base MachineConfigs of the generated
+// conformance cases (../shared/mco-conformance/generated/all-three-kinds).
+func withBases(t *testing.T, name string, data []byte) fstest.MapFS {
+	t.Helper()
+	fsys := fstest.MapFS{name: {Data: data}}
+	for _, b := range []string{"00-master-base.yaml", "00-worker-base.yaml"} {
+		d, err := os.ReadFile(filepath.Join(genConformanceDir, "all-three-kinds", b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys[b] = &fstest.MapFile{Data: d}
+	}
+	return fsys
 }

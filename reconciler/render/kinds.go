@@ -194,14 +194,6 @@ func (l *loader) loadPool(c objCtx, js []byte) {
 	l.repo.Pools = append(l.repo.Pools, Source[api.MachineConfigPool]{File: c.file, Doc: c.doc, Item: c.item, Object: pool})
 }
 
-func (l *loader) addForeign(c objCtx, apiVersion, kind string, meta metav1.ObjectMeta) {
-	c.warnf("", "%s %s loads but has no effect yet (Stoker does not render it)", kind, meta.Name)
-	if c.hadErrors {
-		return
-	}
-	l.repo.Foreign = append(l.repo.Foreign, Source[Foreign]{File: c.file, Doc: c.doc, Item: c.item, Object: Foreign{APIVersion: apiVersion, Kind: kind, Name: meta.Name}})
-}
-
 // machineConfigurationIgnored are MachineConfiguration spec fields Stoker
 // knows and does not use; they are not worth a warning.
 var machineConfigurationIgnored = []string{"spec.logLevel", "spec.operatorLogLevel", "spec.managementState",

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"stoker.dev/stoker/api"
+	"stoker.dev/stoker/reconciler/generate"
 )
 
 // Source is one object loaded from the repo, with where it came from so
@@ -39,12 +40,6 @@ type MachineConfig struct {
 	Ignition ign3types.Config
 }
 
-// Foreign is a loaded object of a known OpenShift kind Stoker does not
-// render yet (KubeletConfig, ContainerRuntimeConfig, image mirror sets).
-type Foreign struct {
-	APIVersion, Kind, Name string
-}
-
 // Repo is everything loaded from a config repo directory.
 type Repo struct {
 	// MachineConfigs sorted by name.
@@ -58,8 +53,6 @@ type Repo struct {
 	// sizes are the decoded sizes of the MachineConfigs' file contents,
 	// so rendering does not decode them again.
 	sizes api.SizeCache
-	// Foreign objects load and validate but have no effect yet.
-	Foreign []Source[Foreign]
 }
 
 // Pool returns the pool named name, or nil.
@@ -107,8 +100,13 @@ func (o LoadOptions) validation() api.ValidationOptions {
 func DefaultPools() []api.MachineConfigPool {
 	mk := func(role string) api.MachineConfigPool {
 		return api.MachineConfigPool{
-			TypeMeta:   metav1.TypeMeta{APIVersion: api.MachineConfigGroupVersion, Kind: api.KindMachineConfigPool},
-			ObjectMeta: metav1.ObjectMeta{Name: role},
+			TypeMeta: metav1.TypeMeta{APIVersion: api.MachineConfigGroupVersion, Kind: api.KindMachineConfigPool},
+			// The labels MCO's built-in pools carry: KubeletConfig and
+			// ContainerRuntimeConfig selectors match them.
+			ObjectMeta: metav1.ObjectMeta{Name: role, Labels: map[string]string{
+				"machineconfiguration.openshift.io/mco-built-in":           "",
+				"pools.operator.machineconfiguration.openshift.io/" + role: "",
+			}},
 			Spec: api.MachineConfigPoolSpec{
 				MachineConfigSelector: &metav1.LabelSelector{MatchLabels: map[string]string{api.RoleLabel: role}},
 				NodeSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{api.NodeRoleLabelPrefix + role: ""}},
@@ -145,7 +143,7 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Repo, api.Problems) {
 			}
 			return nil
 		}
-		if ext := path.Ext(p); (ext == ".yaml" || ext == ".yml") && !strings.HasPrefix(d.Name(), ".") {
+		if ext := path.Ext(p); (ext == ".yaml" || ext == ".yml" || ext == ".bu") && !strings.HasPrefix(d.Name(), ".") {
 			files = append(files, p)
 		}
 		return nil
@@ -161,6 +159,10 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Repo, api.Problems) {
 		data, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			l.add(api.Problem{File: rel(dir, p), Message: fmt.Sprintf("read: %v", err), Severity: api.SeverityError})
+			continue
+		}
+		if path.Ext(p) == ".bu" {
+			l.loadButane(fsys, dir, rel(dir, p), data)
 			continue
 		}
 		l.loadFile(rel(dir, p), data)
@@ -198,6 +200,8 @@ type loader struct {
 	problems api.Problems
 	// configurations counts MachineConfiguration objects named cluster.
 	configurationFile string
+	// gen collects the objects reconciler/generate expands.
+	gen generate.Input
 }
 
 func (l *loader) add(ps ...api.Problem) { l.problems = append(l.problems, ps...) }
@@ -349,15 +353,17 @@ func (l *loader) loadObject(file string, doc, item int, prefix string, js []byte
 		switch {
 		case tm.Kind == api.KindMachineConfiguration && version == "v1":
 			l.loadMachineConfiguration(ctx, js)
-		case tm.Kind == KindImageContentSourcePolicy && version == "v1alpha1":
-			l.loadMirrorSet(ctx, tm.Kind, js)
+		case tm.Kind == generate.KindImageContentSourcePolicy && version == "v1alpha1":
+			l.loadMirrorSet(ctx, js)
 		default:
 			ctx.errorf("kind", "unknown kind %s in %s", tm.Kind, tm.APIVersion)
 		}
 	case "config.openshift.io":
 		switch {
-		case (tm.Kind == KindImageDigestMirrorSet || tm.Kind == KindImageTagMirrorSet) && version == "v1":
-			l.loadMirrorSet(ctx, tm.Kind, js)
+		case (tm.Kind == generate.KindImageDigestMirrorSet || tm.Kind == generate.KindImageTagMirrorSet) && version == "v1":
+			l.loadMirrorSet(ctx, js)
+		case tm.Kind == generate.KindImage && version == "v1":
+			l.loadImage(ctx, js)
 		default:
 			ctx.errorf("kind", "unknown kind %s in %s", tm.Kind, tm.APIVersion)
 		}
@@ -369,13 +375,6 @@ func (l *loader) loadObject(file string, doc, item int, prefix string, js []byte
 		ctx.warnf("", "%s %s is not a kind Stoker reads; ignored", tm.APIVersion, tm.Kind)
 	}
 }
-
-// Kinds Stoker loads and validates but does not render yet.
-const (
-	KindImageDigestMirrorSet     = "ImageDigestMirrorSet"
-	KindImageTagMirrorSet        = "ImageTagMirrorSet"
-	KindImageContentSourcePolicy = "ImageContentSourcePolicy"
-)
 
 const (
 	disruptionConfigurationName = "cluster"
@@ -420,4 +419,5 @@ func (l *loader) finish() {
 		}
 		sort.SliceStable(r.Pools, func(i, j int) bool { return r.Pools[i].Object.Name < r.Pools[j].Object.Name })
 	}
+	l.generateMachineConfigs()
 }
