@@ -436,6 +436,11 @@ func (a *agent) lockedTick(ctx context.Context) (bool, error) {
 	defer a.mu.Unlock()
 	before := a.st
 	idle, err := a.tick(ctx)
+	if gitsource.IsDiskFull(err) {
+		// The state dir (or the Git cache beside it) refuses writes: say
+		// so through the report, which the reporter can push from memory.
+		a.report(api.StateDegraded, fmt.Sprintf("cannot write the agent's state or Git cache under %s, the node keeps its config: %v", a.o.StateDir, err))
+	}
 	if a.st.Stage != before.Stage || a.st.Current != before.Current || !a.recovered {
 		a.drift.Trigger()
 	}
@@ -455,6 +460,9 @@ func (a *agent) tick(ctx context.Context) (idle bool, err error) {
 	}
 	if err := a.refresh(ctx); err != nil {
 		a.log.WithError(err).Warn("read desired config failed")
+		if gitsource.IsDiskFull(err) {
+			return false, err // reported Degraded, not Done at the old config
+		}
 		if a.want == nil {
 			if a.st.Stage == StageIdle {
 				return false, err

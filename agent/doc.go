@@ -44,6 +44,16 @@
 // node adopt a new history on purpose (a re-created status repository),
 // stop the agent and delete statusCommit from its state file.
 //
+// # A full disk
+//
+// When the state dir (or the Git cache, by default beside it under /var)
+// refuses writes (ENOSPC, EDQUOT, EROFS: gitsource.IsDiskFull), the pass
+// stops where it is and the node reports Degraded with the reason, never
+// Done at its old config: the report commit is built in memory on top of
+// what the cache holds and pushed from there (gitsource spill.go), so it
+// needs no space. Nothing is applied without its state saved first; once
+// space is freed the next pass goes on.
+//
 // # Names, labels, retries and --once
 //
 // The node name must be a DNS-1123 subdomain and a valid Git ref component

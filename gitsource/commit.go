@@ -46,7 +46,7 @@ func (g *GoGit) Commit(ctx context.Context, req CommitRequest) (string, error) {
 			return "", g.red.err(fmt.Errorf("commit to %s: %w", g.redacted, err))
 		}
 	}
-	if !parent.IsZero() && checkCommit(g.repo, parent) != nil {
+	if !parent.IsZero() && !g.inSpill(parent) && checkCommit(g.repo, parent) != nil {
 		// The caller read Parent through another cache (or ours was
 		// repaired): fetch the branch and see whether it is still there.
 		remote, err := g.ls(ctx)
@@ -65,14 +65,29 @@ func (g *GoGit) Commit(ctx context.Context, req CommitRequest) (string, error) {
 		}
 	}
 
-	newHash, err := g.buildCommit(parent, req)
+	repo := g.repo
+	if g.inSpill(parent) {
+		var err error
+		if repo, err = g.spilled(); err != nil {
+			return "", fmt.Errorf("commit to %s branch %s: %w", g.redacted, req.Branch, err)
+		}
+	}
+	newHash, err := g.buildCommit(repo, parent, req)
+	if IsDiskFull(err) && repo == g.repo {
+		// The disk cache refuses writes (a full /var): build the commit in
+		// memory on top of what the disk holds, and push from there.
+		g.log.WithError(err).WithField("path", g.dir).Warn("git cache is not writable; committing from memory")
+		if repo, err = g.spilled(); err == nil {
+			newHash, err = g.buildCommit(repo, parent, req)
+		}
+	}
 	if err != nil {
 		return "", g.red.err(fmt.Errorf("commit to %s branch %s: %w", g.redacted, req.Branch, err))
 	}
-	if err := g.push(ctx, req.Branch, parent, newHash); err != nil {
+	if err := g.push(ctx, repo, req.Branch, parent, newHash); err != nil {
 		return "", err
 	}
-	if err := g.repo.Storer.SetReference(plumbing.NewHashReference(trackingRef(req.Branch), newHash)); err != nil {
+	if err := repo.Storer.SetReference(plumbing.NewHashReference(trackingRef(req.Branch), newHash)); err != nil {
 		return "", fmt.Errorf("record pushed commit %s for branch %s: %w", newHash, req.Branch, err)
 	}
 	g.log.WithFields(logrus.Fields{"action": "push", "commit": newHash.String(), "branch": req.Branch}).Info("pushed commit")
@@ -81,7 +96,7 @@ func (g *GoGit) Commit(ctx context.Context, req CommitRequest) (string, error) {
 
 // push sends newHash to branch only if the remote is at parent (or absent
 // when parent is zero). A rejection becomes ErrConflict.
-func (g *GoGit) push(ctx context.Context, branch string, parent, newHash plumbing.Hash) error {
+func (g *GoGit) push(ctx context.Context, repo *git.Repository, branch string, parent, newHash plumbing.Hash) error {
 	dst := plumbing.NewBranchReferenceName(branch)
 	opts := &git.PushOptions{
 		RemoteName: remoteName,
@@ -102,7 +117,7 @@ func (g *GoGit) push(ctx context.Context, branch string, parent, newHash plumbin
 	remoteMsg := &boundedBuffer{max: 4096}
 	opts.Progress = remoteMsg
 	pctx, cancel := g.netCtx(ctx)
-	err := g.repo.PushContext(pctx, opts)
+	err := repo.PushContext(pctx, opts)
 	if err != nil && strings.TrimSpace(remoteMsg.String()) != "" {
 		err = fmt.Errorf("%w (remote: %s)", err, strings.Join(strings.Fields(remoteMsg.String()), " "))
 	}
@@ -139,8 +154,8 @@ type treeEntry struct {
 
 // buildCommit writes the blobs, trees and commit for req on top of parent
 // into the cache and returns the commit, or ErrNothingToCommit.
-func (g *GoGit) buildCommit(parent plumbing.Hash, req CommitRequest) (plumbing.Hash, error) {
-	s := g.repo.Storer
+func (g *GoGit) buildCommit(repo *git.Repository, parent plumbing.Hash, req CommitRequest) (plumbing.Hash, error) {
+	s := repo.Storer
 	files := map[string]treeEntry{}
 	var parentTree plumbing.Hash
 	if !parent.IsZero() {

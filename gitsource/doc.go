@@ -7,6 +7,9 @@
 // enough. The hub and the agents reach Git only through it; it knows
 // nothing of what the files mean.
 //
+// A commit whose objects the disk cache refuses (a full /var) is built in
+// memory over the cache and pushed from there (spill.go).
+//
 // Redaction removes passwords and tokens only, never user names or other
 // text: URLs go through net/url's URL.Redacted (plus the query, and the
 // user of an http(s) URL without a password, which is a bare token), and

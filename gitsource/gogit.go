@@ -85,6 +85,9 @@ type GoGit struct {
 	// suspect is set when a read found the cache damaged; the next fetch
 	// validates it fully and re-clones if needed.
 	suspect bool
+	// spill holds the objects of commits made while the disk cache
+	// refused writes (spill.go); nil until then.
+	spill *memory.Storage
 }
 
 var _ Repo = (*GoGit)(nil)
