@@ -64,3 +64,25 @@ func TestValidateRefusesDecompressionBomb(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyRefusesOptionLikeUnitName: a disruption policy's unit and
+// service names follow systemd's grammar and may not start with "-"
+// (beyond the MachineConfiguration CRD's pattern, which allows it: the
+// name would reach systemctl as an option).
+func TestPolicyRefusesOptionLikeUnitName(t *testing.T) {
+	doc := "apiVersion: operator.openshift.io/v1\nkind: MachineConfiguration\nmetadata: {name: cluster}\nspec:\n  nodeDisruptionPolicy:\n    files:\n    - path: /etc/a\n      actions: [{type: Restart, restart: {serviceName: -H.service}}]\n    units:\n    - name: --now.service\n      actions: [{type: None}]\n"
+	_, ps := LoadBytes("policy.yaml", []byte(doc), LoadOptions{})
+	var got []string
+	for _, p := range ps.Errors() {
+		got = append(got, p.String())
+	}
+	for _, want := range []string{"files[0].actions[0].restart.serviceName: unit name \"-H.service\" starts with", "units[0].name: unit name \"--now.service\" starts with"} {
+		found := false
+		for _, g := range got {
+			found = found || strings.Contains(g, want)
+		}
+		if !found {
+			t.Errorf("missing %q in %q", want, got)
+		}
+	}
+}

@@ -187,6 +187,8 @@ func ValidateDisruptionPolicy(p api.NodeDisruptionPolicy) api.Problems {
 			ps = append(ps, errorAt(fld+".name", "missing")...)
 		case !unitNameRe.MatchString(u.Name):
 			ps = append(ps, errorAt(fld+".name", "%q is not a systemd unit name", u.Name)...)
+		case api.ValidUnitName(u.Name) != nil:
+			ps = append(ps, errorAt(fld+".name", "%v", api.ValidUnitName(u.Name))...)
 		case seen["u"+u.Name]:
 			ps = append(ps, errorAt(fld+".name", "duplicate unit %q", u.Name)...)
 		}
@@ -235,6 +237,10 @@ func serviceTarget(t *api.ServiceTarget, want bool, fld, typ string) api.Problem
 		return errorAt(fld+".serviceName", "missing")
 	case !unitNameRe.MatchString(t.ServiceName):
 		return errorAt(fld+".serviceName", "%q is not a systemd unit name", t.ServiceName)
+	case api.ValidUnitName(t.ServiceName) != nil:
+		// Beyond the CRD's pattern: systemd's own grammar, and no
+		// leading "-" (see api.ValidUnitName).
+		return errorAt(fld+".serviceName", "%v", api.ValidUnitName(t.ServiceName))
 	}
 	return nil
 }
