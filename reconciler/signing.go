@@ -144,8 +144,10 @@ func (h *Hub) verifySource(ctx context.Context, branch, commit string) (api.Prob
 
 // trustedHubCommit returns the commit of branch (stoker/status or
 // stoker/fleet) the hub may build on: head when one of the hub's keys
-// signed it, else the newest first-parent ancestor they signed ("" when
-// none). superseded is set when head itself was refused.
+// signed it, else the newest first-parent ancestor they signed; superseded
+// is set when head itself is not the hub's, so the next commit restores
+// that tree over it. A branch the hub never signed (signing just turned
+// on) is adopted once at its head.
 func (h *Hub) trustedHubCommit(ctx context.Context, branch, head string) (commit string, superseded bool, err error) {
 	keys := h.cfg.Trust.HubKeys
 	if keys == nil || head == "" {
@@ -156,6 +158,7 @@ func (h *Hub) trustedHubCommit(ctx context.Context, branch, head string) (commit
 		return "", false, errors.New("verify hub branches: the status repository cannot show signatures")
 	}
 	kind := strings.TrimPrefix(branch, "stoker/")
+	var headErr error
 	cur := head
 	for i := 0; i < trust.DefaultMaxDepth; i++ {
 		c, err := hist.History().Commit(ctx, cur)
@@ -163,18 +166,21 @@ func (h *Hub) trustedHubCommit(ctx context.Context, branch, head string) (commit
 			return "", false, fmt.Errorf("verify %s at %s: %w", branch, fleetview.Short(cur), err)
 		}
 		_, verr := keys.Verify(c.Signed, "")
-		if verr == nil {
-			if cur == head {
-				h.accept(kind, branch)
-			}
-			return cur, cur != head, nil
-		}
-		if cur == head {
+		switch {
+		case verr == nil && cur == head:
+			h.accept(kind, branch)
+			return head, false, nil
+		case verr == nil:
 			h.refuse(Refusal{Kind: kind, Branch: branch, Commit: head,
-				Reason: fmt.Sprintf("not signed by the hub (%v); superseded by a signed commit restoring the last one the hub signed", verr)})
+				Reason: fmt.Sprintf("not signed by the hub (%v); superseded by a signed commit restoring %s", headErr, fleetview.Short(cur))})
+			return cur, true, nil
+		case cur == head:
+			headErr = verr
 		}
 		if len(c.Parents) == 0 {
-			return "", true, nil
+			h.cfg.Log.WithFields(logrus.Fields{"commit": fleetview.Short(head)}).
+				Warnf("%s has no commit signed by the hub yet; adopting its head and signing over it", branch)
+			return head, true, nil
 		}
 		cur = c.Parents[0]
 	}

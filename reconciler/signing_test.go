@@ -340,3 +340,68 @@ func TestHubSignedChain(t *testing.T) {
 		t.Fatalf("stoker status with another key: %v\n%s", err, out)
 	}
 }
+
+// TestHubSigningAdoptionAndSourceBranches: a hub that starts signing on a
+// status branch it never signed adopts the head once and signs over it
+// (no refusal); a pool's own source branch is verified like the default
+// branch, and only that pool keeps its last good render.
+func TestHubSigningAdoptionAndSourceBranches(t *testing.T) {
+	alice, hub1 := newSigKey(t, "alice"), newSigKey(t, "hub1")
+	e := &signedEnv{t: t, srv: gitserver.New(t, gitserver.Daemon), reg: prometheus.NewRegistry(), now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	e.refused = NewRefusedCounter(e.reg)
+	if err := e.srv.Create("config"); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"pools/worker.yaml":        workerPool(false, 1),
+		"pools/worker-canary.yaml": canaryPool,
+		"mc/50-a.yaml":             fileMC("50-a", "worker", "/etc/a", "one"),
+	}
+	e.commit("main", files, alice.priv)
+	e.commit("canary", files, alice.priv)
+	// An unsigned hub ran first.
+	plain, err := gitsource.Open(gitsource.Options{URL: e.srv.URL("config"), WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.hub = NewHub(HubConfig{Config: plain, Status: plain, Reports: plain, Now: func() time.Time { return e.now }})
+	e.reconcile()
+	unsignedHead := e.srv.Head(t, "config", api.StatusBranch)
+	if e.verifyCommit(api.StatusBranch, hub1) == nil {
+		t.Fatal("the unsigned hub's commit verifies")
+	}
+	// Signing turned on.
+	e.hub = e.newHubWith("alice@example.com "+alice.pub+"\n", hub1, hub1)
+	e.reconcile()
+	if err := e.verifyCommit(api.StatusBranch, hub1); err != nil {
+		t.Fatalf("the signing hub did not sign over the adopted head: %v", err)
+	}
+	if parent, _ := gitserver.Git(e.srv.Path("config"), nil, "rev-parse", api.StatusBranch+"^"); strings.TrimSpace(parent) != unsignedHead {
+		t.Fatalf("status parent %s, want the adopted head %s", parent, unsignedHead)
+	}
+	if n := testutil.ToFloat64(e.refused.WithLabelValues("status")); n != 0 {
+		t.Fatalf("adoption counted %v refusals", n)
+	}
+	canary := func() string {
+		var p api.PoolTarget
+		mustYAML(t, e.show(api.StatusBranch, api.PoolFile("worker-canary")), &p)
+		return p.Rendered
+	}
+	good, worker := canary(), e.poolTarget().Rendered
+	bad := e.commit("canary", map[string]string{"mc/50-a.yaml": fileMC("50-a", "worker", "/etc/a", "canary-unsigned")}, "")
+	e.reconcile()
+	if canary() != good || e.poolTarget().Rendered != worker {
+		t.Fatalf("an unsigned canary head moved a pool: canary %s (was %s), worker %s (was %s)", canary(), good, e.poolTarget().Rendered, worker)
+	}
+	e.mustRefusal("source", "canary", bad, "unsigned")
+	var pf api.PoolFleet
+	mustYAML(t, e.show(api.FleetBranch, api.PoolFile("worker-canary")), &pf)
+	if len(pf.Errors) == 0 || pf.Errors[0].Commit != bad {
+		t.Fatalf("canary pool errors %+v do not name %s", pf.Errors, bad)
+	}
+	e.commit("canary", map[string]string{"mc/50-a.yaml": fileMC("50-a", "worker", "/etc/a", "canary-signed")}, alice.priv)
+	e.reconcile()
+	if canary() == good {
+		t.Fatal("a signed canary head did not render")
+	}
+}
