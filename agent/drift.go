@@ -268,13 +268,19 @@ func (m *driftMonitor) findings(ctx context.Context, cur *api.Rendered) ([]api.D
 	if err != nil {
 		return nil, err
 	}
+	diffed := map[string]bool{}
+	for _, f := range findings {
+		if f.Kind == nodeops.DriftContent && !looksSecret(f.Path, nil) {
+			diffed[f.Path] = true
+		}
+	}
 	var expected map[string][]byte
 	for i, f := range findings {
-		if f.Kind != nodeops.DriftContent || looksSecret(f.Path, nil) {
+		if !diffed[f.Path] || f.Kind != nodeops.DriftContent {
 			continue
 		}
 		if expected == nil {
-			expected = expectedContents(cur)
+			expected = expectedContents(cur, diffed)
 		}
 		want, ok := expected[f.Path]
 		if !ok {
@@ -284,13 +290,34 @@ func (m *driftMonitor) findings(ctx context.Context, cur *api.Rendered) ([]api.D
 		if err != nil {
 			continue
 		}
-		got, err := os.ReadFile(target)
+		got, err := readForDiff(target)
 		if err != nil {
 			continue
 		}
 		findings[i].Diff = shortDiff(f.Path, want, got)
 	}
 	return findings, nil
+}
+
+// maxDiffBytes bounds what a content diff reads of either side: a file
+// larger than this is reported by digest only.
+const maxDiffBytes = 1 << 20
+
+var errTooLargeForDiff = errors.New("too large to diff")
+
+// readForDiff reads at most maxDiffBytes of target, whatever a local
+// user put there.
+func readForDiff(target string) ([]byte, error) {
+	f, err := os.Open(target)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxDiffBytes+1))
+	if err == nil && len(data) > maxDiffBytes {
+		err = errTooLargeForDiff
+	}
+	return data, err
 }
 
 // restore puts cur back: a symlink or non-file where a managed file goes
@@ -395,11 +422,15 @@ func (m *driftMonitor) arm(cur *api.Rendered) {
 	m.targets, m.wantDirs = targets, wantDirs
 }
 
-// expectedContents maps every managed file, unit and dropin path of r to
-// the content r gives it (ssh keys are left out: never diffed).
-func expectedContents(r *api.Rendered) map[string][]byte {
+// expectedContents maps the managed file, unit and dropin paths of r in
+// only to the content r gives them (ssh keys are left out: never
+// diffed); only those are decoded, each at most maxDiffBytes.
+func expectedContents(r *api.Rendered, only map[string]bool) map[string][]byte {
 	out := map[string][]byte{}
 	for _, f := range r.Config.Storage.Files {
+		if !only[path.Clean(f.Path)] {
+			continue
+		}
 		if data, err := decodeSource(f.Contents.Source, f.Contents.Compression); err == nil {
 			out[path.Clean(f.Path)] = data
 		}
@@ -431,9 +462,12 @@ func decodeSource(src, compression *string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gunzip: %w", err)
 		}
-		if data, err = io.ReadAll(io.LimitReader(zr, 16<<20)); err != nil {
+		if data, err = io.ReadAll(io.LimitReader(zr, maxDiffBytes+1)); err != nil {
 			return nil, fmt.Errorf("gunzip: %w", err)
 		}
+	}
+	if len(data) > maxDiffBytes {
+		return nil, errTooLargeForDiff
 	}
 	return data, nil
 }

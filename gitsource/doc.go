@@ -16,5 +16,9 @@
 // secrets loaded from files or the environment are replaced by exact
 // value. ssh://git@github.com/org/repo.git stays readable in every error.
 //
+// Sizes: a file read from a tree is at most Options.MaxBlobBytes (default
+// api.MaxBlobBytes); the size comes from the object's header and a larger
+// blob is refused (ErrBlobTooLarge) before any of it is inflated.
+//
 // It must not import reconciler, agent or nodeops (it may import trust).
 package gitsource
