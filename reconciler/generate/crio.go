@@ -48,17 +48,11 @@ func ValidateContainerRuntimeConfig(c ContainerRuntimeConfig) api.Problems {
 	return ps
 }
 
-// crioRuntime is one CRI-O drop-in: MCO writes one file per field so a
-// field left alone keeps CRI-O's default (tomlConfigCRIO* in MCO).
-type crioRuntime struct {
-	Crio struct {
-		Runtime struct {
-			LogLevel       string `toml:"log_level,omitempty"`
-			PidsLimit      int64  `toml:"pids_limit,omitempty"`
-			LogSizeMax     int64  `toml:"log_size_max,omitempty"`
-			DefaultRuntime string `toml:"default_runtime,omitempty"`
-		} `toml:"runtime"`
-	} `toml:"crio"`
+// crioDropIn is one CRI-O drop-in setting one key of [crio.runtime]: MCO
+// writes one file per field (tomlConfigCRIO* in MCO) so a field left
+// alone keeps CRI-O's default; a map keeps the other keys out entirely.
+func crioDropIn(key string, value any) map[string]map[string]map[string]any {
+	return map[string]map[string]map[string]any{"crio": {"runtime": {key: value}}}
 }
 
 // storageConf is MCO's tomlConfigStorage.
@@ -101,27 +95,25 @@ func generateContainerRuntime(in Input) ([]Generated, api.Problems) {
 		}
 		for _, pool := range pools {
 			var files []file
-			add := func(path string, set func(*crioRuntime)) {
-				var conf crioRuntime
-				set(&conf)
+			add := func(path, key string, value any) {
 				var buf bytes.Buffer
-				if err := toml.NewEncoder(&buf).Encode(conf); err != nil {
+				if err := toml.NewEncoder(&buf).Encode(crioDropIn(key, value)); err != nil {
 					ps = append(ps, errorAt(it.File, "spec.containerRuntimeConfig", "encode %s: %v", path, err))
 					return
 				}
 				files = append(files, file{path: path, data: buf.Bytes()})
 			}
 			if r.LogLevel != "" {
-				add(CRIOLogLevelPath, func(c *crioRuntime) { c.Crio.Runtime.LogLevel = r.LogLevel })
+				add(CRIOLogLevelPath, "log_level", r.LogLevel)
 			}
 			if r.PidsLimit != nil {
-				add(CRIOPidsLimitPath, func(c *crioRuntime) { c.Crio.Runtime.PidsLimit = *r.PidsLimit })
+				add(CRIOPidsLimitPath, "pids_limit", *r.PidsLimit)
 			}
 			if r.LogSizeMax != nil && r.LogSizeMax.Value() != 0 {
-				add(CRIOLogSizeMaxPath, func(c *crioRuntime) { c.Crio.Runtime.LogSizeMax = r.LogSizeMax.Value() })
+				add(CRIOLogSizeMaxPath, "log_size_max", r.LogSizeMax.Value())
 			}
 			if r.DefaultRuntime != "" {
-				add(CRIODefaultRuntimePath, func(c *crioRuntime) { c.Crio.Runtime.DefaultRuntime = r.DefaultRuntime })
+				add(CRIODefaultRuntimePath, "default_runtime", r.DefaultRuntime)
 			}
 			if r.OverlaySize != nil && r.OverlaySize.Value() != 0 {
 				data, mode, from, ok, err := pool.baseFile(StorageConfPath)

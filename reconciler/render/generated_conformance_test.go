@@ -279,6 +279,12 @@ func genCompare(format string, want, got []byte) string {
 	if err != nil {
 		return "decode: " + err.Error()
 	}
+	// A zero value Stoker writes where MCO has no key at all is a real
+	// difference (pids_limit = 0 would set it); zeros MCO writes too, or
+	// only MCO writes, are its encoder's and compare as absent.
+	if extra := genZeroExtra(g, w, ""); len(extra) > 0 {
+		return format + ": Stoker writes zero values MCO does not: " + strings.Join(extra, ", ")
+	}
 	w, g = genDropZero(w), genDropZero(g)
 	if reflect.DeepEqual(w, g) {
 		return ""
@@ -355,4 +361,27 @@ func genFrom(repo *Repo, kind, name string) bool {
 		}
 	}
 	return false
+}
+
+// genZeroExtra lists the paths where got holds a zero leaf and want has
+// no key.
+func genZeroExtra(got, want any, at string) []string {
+	gm, ok := got.(map[string]any)
+	if !ok {
+		return nil
+	}
+	wm, _ := want.(map[string]any)
+	var out []string
+	for k, v := range gm {
+		wv, has := wm[k]
+		if !has {
+			if genDropZero(v) == nil {
+				out = append(out, at+k)
+			}
+			continue
+		}
+		out = append(out, genZeroExtra(v, wv, at+k+".")...)
+	}
+	sort.Strings(out)
+	return out
 }
