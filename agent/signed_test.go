@@ -161,3 +161,43 @@ func TestSignedReports(t *testing.T) {
 		t.Fatalf("report as another node: %v", err)
 	}
 }
+
+// TestLeastPrivilegeLayout runs the agent in the layout deploy/README.md
+// documents: stoker/status read from git-daemon (which the update hook
+// makes read-only), reports pushed over git http-backend as the node's own
+// user, which deploy/git-hooks/update lets push only its own report ref.
+func TestLeastPrivilegeLayout(t *testing.T) {
+	e := newEnv(t)
+	hub := genKey(t, "hub")
+	e.publishSigned(c1, hub)
+	httpSrv, err := gitserver.StartHTTP(e.srv.Root)
+	must(t, err)
+	t.Cleanup(func() { _ = httpSrv.Close() })
+	must(t, e.srv.InstallHook("cfg", "update", filepath.Join("..", "deploy", "git-hooks", "update"), "stoker.hubUser", "hub"))
+	pw, err := httpSrv.AddHTTPUser(node)
+	must(t, err)
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	must(t, os.WriteFile(pwFile, []byte(pw), 0o600))
+
+	o := e.options()
+	o.StatusRepoURL = e.srv.URL("cfg") // git:// — no identity, so no push
+	o.ReportsRepoURL = httpSrv.URL("cfg")
+	o.Auth = gitsource.AuthOptions{Username: node, PasswordFile: pwFile, LookupEnv: func(string) (string, bool) { return "", false }}
+	o.TrustHubKeys = []string{hub + ".pub"}
+	must(t, e.converge(o))
+	if r := e.report(); r.State != api.StateDone || !e.at(c1) {
+		t.Fatalf("report %+v", r)
+	}
+	// The read-only side really is read-only: a push over git-daemon is
+	// refused by the hook.
+	work := t.TempDir()
+	if _, err := gitserver.Git(work, nil, "init", "-q", "--bare"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := gitserver.CommitFiles(work, "x", map[string]string{"report.yaml": "forged\n"}, nil, "forged")
+	must(t, err)
+	out, err := gitserver.GitCombined(work, nil, "push", e.srv.URL("cfg"), "+"+c+":refs/heads/"+api.ReportsBranch(node))
+	if err == nil || !strings.Contains(out, "no authenticated identity") {
+		t.Fatalf("push over git-daemon: %v\n%s", err, out)
+	}
+}
