@@ -30,6 +30,15 @@ const (
 	// NodeRoleLabelPrefix prefixes the node-role labels pools select on.
 	NodeRoleLabelPrefix = "node-role.kubernetes.io/"
 
+	// GeneratedByControllerVersionAnnotation marks a MachineConfig MCO's
+	// controller generated (00-worker, 01-worker-kubelet, rendered-...),
+	// as `oc get mc -o yaml` exports it. MCO ignores the osImageURL of such
+	// MachineConfigs and refuses those of another controller version;
+	// Stoker has no controller version of its own, so it renders them as
+	// plain MachineConfigs, ignores their osImageURL (the OS image comes
+	// from the repo's own MachineConfigs) and warns.
+	GeneratedByControllerVersionAnnotation = "machineconfiguration.openshift.io/generated-by-controller-version"
+
 	// SourceBranchAnnotation on a pool makes it render its MachineConfigs
 	// from that branch of the config repo instead of the default branch.
 	SourceBranchAnnotation = "stoker.dev/source-branch"

@@ -56,9 +56,10 @@ func dirOr(d string) string {
 
 func loadAndRender(dir string, strict bool) (*Repo, *RenderResult, api.Problems) {
 	repo, ps := Load(os.DirFS(dirOr(dir)), ".", LoadOptions{Strict: strict})
-	if len(ps.Errors()) > 0 {
-		return repo, nil, ps
-	}
+	// Render what loaded even when something did not, so one run reports
+	// every problem: a MachineConfig with errors is left out of the
+	// render, the others still show what only the merged config shows
+	// (size, kernel-devel with a realtime kernel).
 	res, rps := RenderAll(repo, RenderOptions{})
 	if strict {
 		for i := range rps {

@@ -14,6 +14,7 @@ import (
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
 	"stoker.dev/stoker/api"
@@ -419,5 +420,45 @@ func (l *loader) finish() {
 		}
 		sort.SliceStable(r.Pools, func(i, j int) bool { return r.Pools[i].Object.Name < r.Pools[j].Object.Name })
 	}
+	l.warnUnselected()
 	l.generateMachineConfigs()
+}
+
+// warnUnselected warns about every MachineConfig no pool selects (a
+// typo'd role label renders nowhere, silently in MCO), naming its file and
+// role. MachineConfigs MCO generated (oc get mc exports) are exempt.
+func (l *loader) warnUnselected() {
+	r := l.repo
+	sels := make([]labels.Selector, 0, len(r.Pools))
+	for _, p := range r.Pools {
+		if p.Object.Spec.MachineConfigSelector == nil {
+			continue
+		}
+		if s, err := metav1.LabelSelectorAsSelector(p.Object.Spec.MachineConfigSelector); err == nil && !s.Empty() {
+			sels = append(sels, s)
+		}
+	}
+	for _, mc := range r.MachineConfigs {
+		if _, generated := mc.Object.Annotations[api.GeneratedByControllerVersionAnnotation]; generated {
+			continue
+		}
+		set := labels.Set(mc.Object.Labels)
+		selected := false
+		for _, s := range sels {
+			if s.Matches(set) {
+				selected = true
+				break
+			}
+		}
+		if selected {
+			continue
+		}
+		role, ok := mc.Object.Labels[api.RoleLabel]
+		what := fmt.Sprintf("role %q", role)
+		if !ok {
+			what = "no " + api.RoleLabel + " label"
+		}
+		l.add(api.Problem{File: mc.File, Field: metadataLabelsField, Severity: api.SeverityWarning,
+			Message: fmt.Sprintf("MachineConfig %s (%s) is selected by no pool: it renders nowhere", mc.Object.Name, what)})
+	}
 }
