@@ -52,6 +52,11 @@ type Options struct {
 	Heartbeat time.Duration
 	// CoreUser owns the ssh keys (default core).
 	CoreUser string
+	// MaxFileBytes and MaxConfigBytes bound a file's and a config's
+	// decompressed contents; zero means the hub's defaults
+	// (api.DefaultMaxFileBytes, api.DefaultMaxConfigBytes).
+	MaxFileBytes   int64
+	MaxConfigBytes int64
 	// AutoRollback rolls back to the last good config when validation
 	// after a reboot fails (MCO leaves the node Degraded instead).
 	AutoRollback bool
@@ -296,7 +301,8 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 		}
 	}
 	applier, err := nodeops.NewApplier(nodeops.ApplierOptions{Root: o.Root, StateDir: o.StateDir,
-		CoreUser: o.CoreUser, Systemd: o.Systemd, OS: o.OS, Log: log})
+		CoreUser: o.CoreUser, Systemd: o.Systemd, OS: o.OS, Log: log,
+		MaxFileBytes: o.MaxFileBytes, MaxConfigBytes: o.MaxConfigBytes})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
@@ -567,7 +573,7 @@ func (a *agent) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read %s at %s: %w", api.StatusBranch, short(head), err)
 	}
-	d := readDesired(tree, a.o.Node, a.o.CoreUser)
+	d := readDesiredWith(tree, a.o.Node, a.validation())
 	d.head = head
 	if a.st.StatusCommit != head {
 		// Acting on head from now on: only its descendants are accepted.
@@ -633,6 +639,22 @@ func (e *notForwardError) Error() string {
 // readDesired reads nodes/<node>.yaml, its pool and rendered config from
 // a status tree. Problems with them land in err: the node refuses them.
 func readDesired(tree fs.FS, node, coreUser string) *desired {
+	opts := api.DefaultValidationOptions()
+	opts.CoreUser = coreUser
+	return readDesiredWith(tree, node, opts)
+}
+
+// validation is what the agent checks a rendered config against: the
+// hub's defaults, with the agent's core user and size limits.
+func (a *agent) validation() api.ValidationOptions {
+	opts := api.DefaultValidationOptions()
+	opts.CoreUser = a.o.CoreUser
+	opts.MaxFileBytes, opts.MaxConfigBytes = a.o.MaxFileBytes, a.o.MaxConfigBytes
+	return opts
+}
+
+// readDesiredWith is readDesired validating with opts.
+func readDesiredWith(tree fs.FS, node string, opts api.ValidationOptions) *desired {
 	d := &desired{}
 	if _, err := api.ReadLayout(tree, api.StatusBranch); err != nil {
 		d.err = err
@@ -693,8 +715,6 @@ func readDesired(tree fs.FS, node, coreUser string) *desired {
 		d.err = fmt.Errorf("%s: metadata.name is %q, want %q", api.RenderedFile(name), r.Name, name)
 		return d
 	}
-	opts := api.DefaultValidationOptions()
-	opts.CoreUser = coreUser
 	if errs := api.ValidateRendered(r, opts).Errors(); len(errs) > 0 {
 		d.err = fmt.Errorf("%s fails validation: %w", api.RenderedFile(name), errs.Err())
 		return d

@@ -228,9 +228,18 @@ func (a *Applier) Apply(ctx context.Context, from, to *api.Rendered) error {
 	if to == nil {
 		return errors.New("apply: no target config")
 	}
-	if j, err := ReadJournal(a.opts.StateDir); err != nil {
+	j, err := a.load()
+	if err != nil {
 		return err
-	} else if j != nil {
+	}
+	if j != nil && j.State == JournalCommitted {
+		// Past its commit point: only cleanup was left; finish it.
+		if err := a.finish(j); err != nil {
+			return fmt.Errorf("apply %s: %w", to.Name, err)
+		}
+		j = nil
+	}
+	if j != nil {
 		return fmt.Errorf("apply %s: %w (journal for %s, state %s)", to.Name, ErrJournalPending, j.To, j.State)
 	}
 	log := a.opts.Log.WithField("rendered", to.Name)

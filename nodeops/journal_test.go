@@ -191,3 +191,31 @@ func TestJournalCleanupFaultsDoNotWedge(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyFinishesCommittedJournal: a commit whose cleanup failed after
+// its commit point does not block the next apply (the drift monitor
+// applies without a Recover in between).
+func TestApplyFinishesCommittedJournal(t *testing.T) {
+	ctx := context.Background()
+	root := newRoot(t)
+	must(t, os.WriteFile(filepath.Join(root, "etc/hosts"), []byte("orig\n"), 0o644))
+	a := newApplier(t, root)
+	must(t, a.Apply(ctx, nil, cfgV1()))
+	must(t, a.Commit())
+	must(t, a.Apply(ctx, cfgV1(), cfgV2()))
+	a.fs = &faultFS{stateDir: a.opts.StateDir, n: 2} // 1: save committed, 2: drop an original
+	if err := a.Commit(); err == nil {
+		t.Fatal("Commit with a failing cleanup succeeded")
+	}
+	if j, _ := ReadJournal(a.opts.StateDir); j == nil || j.State != JournalCommitted {
+		t.Fatalf("journal after the failed cleanup: %+v", j)
+	}
+	b := newApplierAt(t, root, a.opts.StateDir)
+	must(t, b.Apply(ctx, cfgV2(), cfgV1()))
+	must(t, b.Commit())
+	findings, err := b.Validate(ctx, cfgV1())
+	must(t, err)
+	if len(findings) != 0 {
+		t.Errorf("not at v1: %+v", findings)
+	}
+}

@@ -196,7 +196,7 @@ func TestCrashKill9DuringApplies(t *testing.T) {
 		fail("first apply: %s", d)
 	}
 
-	outcomes := map[string]int{}
+	outcomes, at := map[string]int{}, map[string]int{}
 	start := time.Now()
 	killed, runs := 0, 0
 	for killed < kills {
@@ -225,6 +225,13 @@ func TestCrashKill9DuringApplies(t *testing.T) {
 			}
 			f.Agent(crashNode).Kill()
 			killed++
+			phase := "no journal"
+			if j, err := nodeops.ReadJournal(f.State(crashNode)); err != nil {
+				phase = "journal unreadable"
+			} else if j != nil {
+				phase = "journal " + j.State
+			}
+			at[phase]++
 			// Nothing half-written is ever in place: each managed file
 			// is one of the two configs' content or its original.
 			for i := 0; i < crashFiles; i++ {
@@ -271,12 +278,8 @@ func TestCrashKill9DuringApplies(t *testing.T) {
 			}
 		}
 	}
-	var keys []string
-	for k, v := range outcomes {
-		keys = append(keys, fmt.Sprintf("%s=%d", k, v))
-	}
-	sort.Strings(keys)
-	t.Logf("crash test: %d kills over %d runs in %s, seed %d; outcomes: %s", killed, runs, time.Since(start).Round(time.Second), seed, strings.Join(keys, " "))
+	t.Logf("crash test: %d kills over %d runs in %s, seed %d; outcomes: %s; killed with: %s",
+		killed, runs, time.Since(start).Round(time.Second), seed, counts(outcomes), counts(at))
 }
 
 // TestTempFilesSweptAtRestart (issue 15, finding 2), from outside:
@@ -331,4 +334,13 @@ func TestTempFilesSweptAtRestart(t *testing.T) {
 			t.Errorf("%s is not Stoker's, but it was touched: %v", p, err)
 		}
 	}
+}
+
+func counts(m map[string]int) string {
+	var keys []string
+	for k, v := range m {
+		keys = append(keys, fmt.Sprintf("%s=%d", k, v))
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
 }
