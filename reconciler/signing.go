@@ -78,6 +78,10 @@ type trustState struct {
 	// nodeSigners is the trusted node signers file of the last verified
 	// default-branch head.
 	nodeSigners *trust.Set
+	// reportOK caches verified report commits for nodeSigners (reset when
+	// it changes), so a large fleet's reports are checked once each.
+	reportOK       map[string]bool
+	nodeSignersRaw []byte
 }
 
 func (h *Hub) refuse(r Refusal) {
@@ -136,7 +140,11 @@ func (h *Hub) verifySource(ctx context.Context, branch, commit string) (api.Prob
 			}
 		}
 		h.trust.mu.Lock()
+		if h.trust.nodeSigners == nil || string(h.trust.nodeSignersRaw) != string(data(v, h.cfg.Trust.NodeSignersPath)) {
+			h.trust.reportOK = nil
+		}
 		h.trust.nodeSigners = set
+		h.trust.nodeSignersRaw = data(v, h.cfg.Trust.NodeSignersPath)
 		h.trust.mu.Unlock()
 	}
 	return nil, nil
@@ -194,7 +202,11 @@ func (h *Hub) verifyReport(ctx context.Context, node, commit string) bool {
 	}
 	h.trust.mu.Lock()
 	signers := h.trust.nodeSigners
+	cached := h.trust.reportOK[node+"@"+commit]
 	h.trust.mu.Unlock()
+	if cached {
+		return true
+	}
 	reason := ""
 	if hist, ok := h.cfg.Reports.(interface{ History() trust.History }); !ok {
 		reason = "the reports repository cannot show signatures"
@@ -210,8 +222,17 @@ func (h *Hub) verifyReport(ctx context.Context, node, commit string) bool {
 		return false
 	}
 	h.accept("report", node)
+	h.trust.mu.Lock()
+	if h.trust.reportOK == nil || len(h.trust.reportOK) > 1<<16 {
+		h.trust.reportOK = map[string]bool{}
+	}
+	h.trust.reportOK[node+"@"+commit] = true
+	h.trust.mu.Unlock()
 	return true
 }
+
+// data returns a verdict's trusted content of path.
+func data(v trust.Verdict, path string) []byte { return v.Files[path] }
 
 // trustFiles adds trust.yaml (and a README section) to a stoker/fleet
 // commit when signing is on.

@@ -16,7 +16,7 @@ func TestTemplateSigning(t *testing.T) {
 	pubs := []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHub2 hub-2", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHub1 hub-1"}
 	objs, err := render(t, "git.url="+gitURL, "signing.trustRoot.existingSecret=fleet-trust",
 		"signing.trustRoot.keys={allowed_signers,reviewers.asc}", "signing.hubKey.existingSecret=fleet-hub-key",
-		"signing.hubPublicKeys[0]="+pubs[0], "signing.hubPublicKeys[1]="+pubs[1], "signing.requireSignedReports=true")
+		"signing.hubPublicKeys[0]="+pubs[0], "signing.hubPublicKeys[1]="+pubs[1], "signing.requireSignedReports=true", "signing.reportKey=report-key")
 	if err != nil {
 		t.Fatalf("helm template: %v", err)
 	}
@@ -30,8 +30,10 @@ func TestTemplateSigning(t *testing.T) {
 			t.Errorf("hub args %v lack %s", hub.Args, a)
 		}
 	}
-	if !slices.Contains(agent.Args, "--trust-hub-key=/etc/stoker/hub-public-keys/hub.pub") {
-		t.Errorf("agent args %v lack --trust-hub-key", agent.Args)
+	for _, a := range []string{"--trust-hub-key=/etc/stoker/hub-public-keys/hub.pub", "--sign-key=/var/lib/stoker/report-key"} {
+		if !slices.Contains(agent.Args, a) {
+			t.Errorf("agent args %v lack %s", agent.Args, a)
+		}
 	}
 	for _, p := range pubs {
 		if !slices.Contains(strings.Split(cm.Data["hub.pub"], "\n"), p) {
