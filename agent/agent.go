@@ -386,6 +386,10 @@ func (a *agent) run(ctx context.Context) error {
 			if a.rebooted {
 				return nil
 			}
+			if ctx.Err() != nil {
+				a.stop(ctx)
+				return nil
+			}
 			fctx, fcancel := context.WithTimeout(ctx, time.Minute)
 			ferr := a.reporter.Flush(fctx)
 			fcancel()
@@ -397,14 +401,37 @@ func (a *agent) run(ctx context.Context) error {
 		if a.rebooted {
 			// The machine goes down under us; wait for it.
 			<-ctx.Done()
+			a.stop(ctx)
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+			a.stop(ctx)
 			return nil
 		case <-time.After(delay):
 		}
 	}
+}
+
+// ShutdownTimeout bounds the final report push after the agent is told to
+// stop; it runs on a context that outlives the signal.
+const ShutdownTimeout = 30 * time.Second
+
+// stop runs once when ctx ends (SIGTERM): whatever the pass was doing has
+// returned (an interrupted apply rolled itself back on a context of its
+// own), the final report is pushed on a context that outlives the signal,
+// bounded by ShutdownTimeout, and one line is logged.
+func (a *agent) stop(ctx context.Context) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	a.mu.Lock()
+	st := a.st
+	a.mu.Unlock()
+	log := a.log.WithFields(logrus.Fields{"stage": st.Stage, "rendered": orNone(st.Current), "cause": context.Cause(ctx)})
+	if err := a.reporter.Flush(fctx); err != nil {
+		log = log.WithError(err)
+	}
+	log.Info("agent stopping")
 }
 
 // DefaultBackoff is the retry pacing used when Options.Backoff is zero:

@@ -44,6 +44,16 @@
 // node adopt a new history on purpose (a re-created status repository),
 // stop the agent and delete statusCommit from its state file.
 //
+// # Stopping
+//
+// On SIGTERM (the context ends) the pass in progress returns at its next
+// step. An apply interrupted midway rolls itself back on a context that
+// outlives the signal (nodeops RollbackTimeout), so the node is all-old or
+// all-new, never between; such an update is not a failed config, the next
+// start plans it again. The final report is pushed on a context that
+// outlives the signal, bounded by ShutdownTimeout, and one line is logged:
+// "agent stopping", with the stage and config.
+//
 // # A full disk
 //
 // When the state dir (or the Git cache, by default beside it under /var)

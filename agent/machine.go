@@ -70,6 +70,18 @@ func (a *agent) advance(ctx context.Context) (idle bool, err error) {
 			a.crash("apply-before")
 			if err := a.applier.Apply(ctx, cur, want); err != nil {
 				var se *nodeops.StepError
+				if ctx.Err() != nil && errors.As(err, &se) && se.RollbackErr == nil {
+					// Stopped mid-apply (SIGTERM): Apply rolled back on a
+					// context that outlived the signal. Not a failed
+					// config: the next start plans it again.
+					reason := fmt.Sprintf("stopped during the update to %s; rolled back to %s", st.Pending, orNone(st.Current))
+					log.Warn(reason)
+					if err := a.save(State{Current: st.Current, Cordoned: st.Cordoned}); err != nil {
+						return false, err
+					}
+					a.report(api.StateWorking, reason)
+					return false, ctx.Err()
+				}
 				if errors.As(err, &se) && se.RollbackErr != nil {
 					// The journal is kept: roll back again until it works.
 					st.Stage, st.Reason = StageRollingBack, err.Error()
@@ -176,7 +188,10 @@ func (a *agent) advance(ctx context.Context) (idle bool, err error) {
 				// Live changes were made for want: make the old config live
 				// again the same way.
 				back := api.PlanChanges(want, cur, a.policy())
-				if err := nodeops.RunActions(ctx, a.o.Systemd, back); err != nil {
+				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), nodeops.RollbackTimeout)
+				err := nodeops.RunActions(actx, a.o.Systemd, back)
+				cancel()
+				if err != nil {
 					log.WithError(err).Warn("reload after rollback failed")
 				}
 			}

@@ -67,7 +67,8 @@ func (p *Proc) Kill() {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 }
 
-// Stop sends SIGTERM, waits up to 10s, then kills.
+// Stop sends SIGTERM, waits up to 2m (an agent rolls back an interrupted
+// apply and pushes its last report first), then kills.
 func (p *Proc) Stop() {
 	if !p.Running() {
 		return
@@ -76,10 +77,21 @@ func (p *Proc) Stop() {
 	select {
 	case <-p.done:
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	case <-time.After(10 * time.Second):
+	case <-time.After(2 * time.Minute):
 		p.Kill()
 	}
 }
+
+// Signal sends sig to the process's group without waiting; Done is
+// closed once the process has exited.
+func (p *Proc) Signal(sig syscall.Signal) {
+	if p.Running() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+	}
+}
+
+// Done is closed when the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
 
 // Fleet is a local fleet under Dir: a Git server, a hub, agents.
 type Fleet struct {

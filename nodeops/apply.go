@@ -217,6 +217,10 @@ func (e *StepError) Error() string {
 
 func (e *StepError) Unwrap() error { return e.Err }
 
+// RollbackTimeout bounds an undo, which runs on a context that outlives
+// the caller's (see undo).
+const RollbackTimeout = 2 * time.Minute
+
 // Apply moves the node from config from (nil: nothing managed yet) to
 // config to. On success the journal is left in state "applied": the
 // caller persists that it applied to, does its reloads or reboot, and
@@ -548,6 +552,11 @@ func (t *txn) setUnit(unit string, change func(state string) error) error {
 // when all succeeded. Every undo is idempotent, so a crash during undo is
 // repaired by running it again.
 func (a *Applier) undo(ctx context.Context, j *Journal) error {
+	// A rollback must finish even when the apply's context was cancelled
+	// (the agent stopping on SIGTERM mid-apply): it runs on a context that
+	// outlives ctx, bounded by RollbackTimeout.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RollbackTimeout)
+	defer cancel()
 	var errs []error
 	for i := len(j.Entries) - 1; i >= 0; i-- {
 		if err := a.undoEntry(ctx, j.Entries[i]); err != nil {

@@ -36,6 +36,9 @@
 //     is removed at the next Recover or Apply. A journal whose backups are
 //     gone (left by an older Stoker, which deleted them first) recorded a
 //     finished operation and is removed.
+//   - An undo finishes even when its caller's context was cancelled (the
+//     agent stopping on SIGTERM mid-apply): it runs on a context that
+//     outlives the caller's, bounded by RollbackTimeout.
 //
 // Sizes: a file's contents are never held expanded. A data: URL is
 // decoded (its size is bounded by the rendered config's), gunzipped as a
