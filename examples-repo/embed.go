@@ -5,8 +5,8 @@ package examplesrepo
 
 import "embed"
 
-// FS holds README.md, machineconfiguration.yaml, pools/ and
-// machineconfigs/, at the same paths as in the repository.
+// FS holds README.md, machineconfiguration.yaml, pools/, machineconfigs/,
+// butane/, images/ and kubelet/, at the same paths as in the repository.
 //
-//go:embed README.md machineconfiguration.yaml pools/*.yaml machineconfigs/*.yaml
+//go:embed README.md machineconfiguration.yaml pools/*.yaml machineconfigs/*.yaml butane/*.bu butane/files/* images/*.yaml kubelet/*.yaml
 var FS embed.FS

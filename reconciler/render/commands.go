@@ -89,6 +89,10 @@ type RenderCommandOptions struct {
 // renderJSON is the -o json contract.
 type renderJSON struct {
 	Pools []renderJSONPool `json:"pools"`
+	// Generated names the MachineConfigs not written as such in the repo
+	// (generated from other kinds, or translated from Butane) and their
+	// sources.
+	Generated []GeneratedSource `json:"generated,omitempty"`
 }
 
 type renderJSONPool struct {
@@ -107,7 +111,7 @@ func RunRender(ctx context.Context, opts RenderCommandOptions) error {
 	default:
 		return fmt.Errorf("render: unknown output format %q (want table or json)", opts.Output)
 	}
-	_, res, ps := loadAndRender(opts.Dir, false)
+	repo, res, ps := loadAndRender(opts.Dir, false)
 	errOut := opts.Stderr
 	if errOut == nil {
 		errOut = io.Discard
@@ -128,7 +132,7 @@ func RunRender(ctx context.Context, opts RenderCommandOptions) error {
 		}
 	}
 	if opts.Output == "json" {
-		out := renderJSON{Pools: []renderJSONPool{}}
+		out := renderJSON{Pools: []renderJSONPool{}, Generated: repo.Generated()}
 		for _, p := range res.Pools {
 			mcs := p.MachineConfigs
 			if mcs == nil {
@@ -151,6 +155,12 @@ func RunRender(ctx context.Context, opts RenderCommandOptions) error {
 			mcs = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Pool.Object.Name, p.Rendered.Name, mcs)
+	}
+	if gen := repo.Generated(); len(gen) > 0 {
+		fmt.Fprintln(tw, "\nGENERATED\tFROM")
+		for _, g := range gen {
+			fmt.Fprintf(tw, "%s\t%s\n", g.Name, g.From)
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write render output: %w", err)

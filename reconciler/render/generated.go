@@ -149,3 +149,26 @@ func (l *loader) generateMachineConfigs() {
 	}
 	sort.SliceStable(r.MachineConfigs, func(i, j int) bool { return r.MachineConfigs[i].Object.Name < r.MachineConfigs[j].Object.Name })
 }
+
+// GeneratedSource names a MachineConfig that is not in the repo as
+// written and what it came from.
+type GeneratedSource struct {
+	Name string `json:"name"`
+	From string `json:"from"`
+}
+
+// Generated lists the repo's generated and Butane-made MachineConfigs by
+// name, each with its source: "KubeletConfig/x (kubelet.yaml)" or
+// "Butane file butane/x.bu".
+func (r *Repo) Generated() []GeneratedSource {
+	var out []GeneratedSource
+	for _, mc := range r.MachineConfigs {
+		switch from := mc.Object.Annotations[generate.GeneratedFromAnnotation]; {
+		case from != "":
+			out = append(out, GeneratedSource{Name: mc.Object.Name, From: from})
+		case path.Ext(mc.File) == ".bu":
+			out = append(out, GeneratedSource{Name: mc.Object.Name, From: "Butane file " + mc.File})
+		}
+	}
+	return out
+}

@@ -305,6 +305,12 @@ func computeDiff(ctx context.Context, base, head diffSide, opts DiffOptions) (*D
 			rep.Action = p.Action
 		}
 	}
+	annotateSources(rep, headR.pools, func(p api.MachineConfigPool) *render.Repo {
+		if b := p.Annotations[api.SourceBranchAnnotation]; b != "" && b != branch {
+			return headR.trees[b]
+		}
+		return headRepo
+	})
 	return rep, nil
 }
 
