@@ -135,7 +135,11 @@ func (h *Hub) verifySource(ctx context.Context, branch, commit string) (api.Prob
 	if branch == h.cfg.Branch && h.cfg.Trust.NodeSignersPath != "" {
 		set := &trust.Set{}
 		if data := v.Files[h.cfg.Trust.NodeSignersPath]; data != nil {
-			if set, err = trust.Parse(h.cfg.Trust.NodeSignersPath+"@"+fleetview.Short(commit), data); err != nil {
+			// allowed_signers only: a bare .pub list would let any listed
+			// key sign for every node.
+			as, err := trust.ParseAllowedSigners(h.cfg.Trust.NodeSignersPath+"@"+fleetview.Short(commit), data)
+			set = &trust.Set{SSH: as}
+			if err != nil {
 				return api.Problems{{File: h.cfg.Trust.NodeSignersPath, Commit: commit, Severity: api.SeverityError, Message: err.Error()}}, nil
 			}
 		}
