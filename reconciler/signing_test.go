@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/sirupsen/logrus"
 	"sigs.k8s.io/yaml"
 
 	"stoker.dev/stoker/api"
@@ -42,6 +43,7 @@ func newSigKey(t *testing.T, name string) sigKey {
 
 type signedEnv struct {
 	t       *testing.T
+	log     bytes.Buffer // the hub's log
 	srv     *gitserver.Server
 	reg     *prometheus.Registry
 	refused *prometheus.CounterVec
@@ -74,7 +76,9 @@ func (e *signedEnv) newHubWith(root string, sign sigKey, hubKeys ...sigKey) *Hub
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return NewHub(HubConfig{Config: repo, Status: repo, Reports: repo, Now: func() time.Time { return e.now },
+	log := logrus.New()
+	log.SetOutput(&e.log)
+	return NewHub(HubConfig{Config: repo, Status: repo, Reports: repo, Now: func() time.Time { return e.now }, Log: log,
 		Trust: HubTrust{
 			Source:  &trust.Chain{Root: rootSet, SignersPath: DefaultRepoSignersPath, Guarded: []string{DefaultNodeSignersPath}},
 			HubKeys: keys, RequireSignedReports: true, NodeSignersPath: DefaultNodeSignersPath, Refused: e.refused,
@@ -146,6 +150,9 @@ func (e *signedEnv) mustRefusal(kind, name, commit, reason string) {
 		if r.Kind == kind && r.Branch+r.Node == name && r.Commit == commit && strings.Contains(r.Reason, reason) {
 			if !strings.Contains(e.show(api.FleetBranch, "README.md"), commit) {
 				e.t.Fatalf("fleet README does not name %s", commit)
+			}
+			if !strings.Contains(e.log.String(), "refusing "+kind+" "+name) || !strings.Contains(e.log.String(), reason) {
+				e.t.Fatalf("hub log does not say it refused %s %s (%q):\n%s", kind, name, reason, e.log.String())
 			}
 			return
 		}
