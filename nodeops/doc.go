@@ -74,6 +74,17 @@
 // systemd accepts "-foo.service", but systemctl would read it as an
 // option. That refusal goes beyond MCO, which checks only the suffix.
 //
+// The host is reached through Host: on the host itself Root is "/"; in
+// the agent's DaemonSet it is /host, and systemd is still the host's own
+// (over <root>/run/systemd/private or <root>/run/dbus/system_bus_socket,
+// NewHostSystemd), the reboot the host's logind, and rpm-ostree, bootc and
+// grubby the host's own binaries run chrooted into the root (Tools). Only
+// an explicitly offline Host (image builds, simulated fleets) uses
+// `systemctl --root` and records restarts and reloads instead of doing
+// them. Reconcilable refuses what no backend can do on a running node
+// (kernelType, extensions, a FIPS flag the kernel does not have) before
+// anything is written.
+//
 // Originals of files Stoker overwrites for the first time are kept under
 // <state-dir>/orig/<path> (MCO keeps <path>.mcdorig) and put back when the
 // file leaves the config. The core user's keys go to
