@@ -10,8 +10,11 @@ import (
 	"stoker.dev/stoker/nodeops"
 )
 
-// DefaultDrainDeadline is MCO's: the drain controller reports a node whose
-// drain has failed for an hour as degraded, and keeps retrying.
+// DefaultDrainDeadline is MCO's DrainTimeoutDuration (DefaultConfig in
+// pkg/controller/drain/drain_controller.go): past it, Controller.drainNode
+// reports "drain exceeded timeout ... Will continue to retry" and goes on
+// retrying. MCO keeps the drain's start in memory (ongoingDrains); Stoker
+// keeps it in the agent's state, so a restart does not reset it.
 const DefaultDrainDeadline = time.Hour
 
 // drain makes one drain attempt for the planned update st. Every failure

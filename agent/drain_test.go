@@ -47,8 +47,9 @@ func (d *pdbDrainer) Uncordon(context.Context, string) error {
 // named, writes nothing and never reboots; after DrainDeadline (counted
 // from the first attempt, saved in the state dir, so a restarted agent
 // keeps counting) the node is Degraded and the drain still retries, as
-// MCO's drain controller does; once the PDB allows, the update completes
-// and the cordon is undone.
+// MCO's Controller.drainNode does past DrainTimeoutDuration
+// (pkg/controller/drain/drain_controller.go); once the PDB allows, the
+// update completes and the cordon is undone.
 func TestDrainDeadlineSurvivesRestart(t *testing.T) {
 	e := newEnv(t)
 	e.publish(c1, nil) // no policy: files → Reboot, so the plan drains
