@@ -149,3 +149,35 @@ func TestDetect(t *testing.T) {
 		t.Errorf("ostree host: %s", got)
 	}
 }
+
+// TestValidateKernelArgsSplitEntries: an entry holding several arguments
+// ("audit_backlog_limit=8192 slub_debug=F", kept as written, as MCO's
+// render keeps kernelArguments entries) matches the node's split arguments,
+// as MCO's daemon splits entries before applying them
+// (pkg/daemon/update.go parseKernelArguments / splitKernelArguments).
+func TestValidateKernelArgsSplitEntries(t *testing.T) {
+	ctx := context.Background()
+	standIns(t, map[string]string{RpmOstreeBin: "audit=1 audit_backlog_limit=8192 slub_debug=F"})
+	root := newRoot(t)
+	osb, err := NewOSBackend(BackendRpmOstree, root)
+	must(t, err)
+	a, err := NewApplier(ApplierOptions{Root: root, StateDir: t.TempDir(), Systemd: &RootSystemd{Root: root}, OS: osb})
+	must(t, err)
+	for _, tc := range []struct {
+		name    string
+		entries []string
+		drift   bool
+	}{
+		{"one entry, two args", []string{"audit=1", "audit_backlog_limit=8192 slub_debug=F"}, false},
+		{"all split", []string{"audit=1", "audit_backlog_limit=8192", "slub_debug=F"}, false},
+		{"missing arg inside an entry", []string{"audit=1 nosmt"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := a.Validate(ctx, &api.Rendered{Name: "r", KernelArguments: tc.entries})
+			must(t, err)
+			if (len(got) > 0) != tc.drift {
+				t.Errorf("Validate(%q) = %+v, want drift %v", tc.entries, got, tc.drift)
+			}
+		})
+	}
+}

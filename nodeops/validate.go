@@ -72,9 +72,13 @@ func (a *Applier) Validate(ctx context.Context, r *api.Rendered) ([]api.DriftFin
 		case err != nil:
 			return nil, fmt.Errorf("validate kernel arguments: %w", err)
 		default:
-			if missing, _ := missingArgs(r.KernelArguments, have); len(missing) > 0 {
+			// Entries may hold several arguments ("a=1 b=2", kept as written
+			// as MCO keeps them); the node holds them split as MCO's daemon
+			// splits them before applying.
+			want := api.SplitKernelArguments(r.KernelArguments)
+			if missing, _ := missingArgs(want, have); len(missing) > 0 {
 				out = append(out, api.DriftFinding{Kind: DriftKernelArgs,
-					Expected: fmt.Sprint(r.KernelArguments), Found: fmt.Sprint(have)})
+					Expected: fmt.Sprint(want), Found: fmt.Sprint(have)})
 			}
 		}
 	}
