@@ -239,6 +239,9 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 				"or pass --offline to only edit unit files in a directory tree)", o.Root, err)
 		}
 	}
+	if d, ok := o.Systemd.(*nodeops.DBusSystemd); ok {
+		log.WithFields(logrus.Fields{"socket": d.Socket, "version": d.Version}).Info("driving the host's systemd over D-Bus")
+	}
 	if o.OS == nil {
 		if o.OS, err = nodeops.NewHostOSBackend(o.OSBackend, host); err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
