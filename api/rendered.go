@@ -37,6 +37,11 @@ func (r *Rendered) MachineConfig() (MachineConfig, error) {
 	if err != nil {
 		return MachineConfig{}, fmt.Errorf("encode rendered config %s: %w", r.Name, err)
 	}
+	return r.machineConfigWith(raw)
+}
+
+// machineConfigWith is MachineConfig with the config already encoded.
+func (r *Rendered) machineConfigWith(raw []byte) (MachineConfig, error) {
 	return MachineConfig{
 		TypeMeta:   metav1.TypeMeta{APIVersion: MachineConfigGroupVersion, Kind: KindMachineConfig},
 		ObjectMeta: metav1.ObjectMeta{Name: r.Name},

@@ -431,9 +431,10 @@ func ReportProblems(r report.Report, field string) Problems {
 // decompressed size (from opts.Sizes where the MachineConfigs' checks
 // recorded it), links over the merged entries (Ignition's validation of the
 // storage section, only when there are links), and the encoded size. It
-// returns the problems and the encoded size. The agent, which does not
-// trust the hub, runs the full ValidateRendered.
-func ValidateMerged(r *Rendered, opts ValidationOptions) (Problems, int) {
+// returns the problems and the encoded size. cfgJSON, when not nil, is
+// r.Config already encoded. The agent, which does not trust the hub, runs
+// the full ValidateRendered.
+func ValidateMerged(r *Rendered, cfgJSON []byte, opts ValidationOptions) (Problems, int) {
 	opts = opts.withDefaults()
 	var ps Problems
 	if v := r.Config.Ignition.Version; v != "" && v != IgnitionVersion {
@@ -460,7 +461,14 @@ func ValidateMerged(r *Rendered, opts ValidationOptions) (Problems, int) {
 		ps = append(ps, IgnitionProblems(storage, nil, "spec.config").Errors()...)
 	}
 	size := 0
-	if mc, err := r.MachineConfig(); err != nil {
+	var mc MachineConfig
+	var err error
+	if cfgJSON != nil && r.Config.Ignition.Version != "" {
+		mc, err = r.machineConfigWith(cfgJSON)
+	} else {
+		mc, err = r.MachineConfig()
+	}
+	if err != nil {
 		problemf(&ps, "", "%v", err)
 	} else if data, err := json.Marshal(mc); err != nil {
 		problemf(&ps, "", "encode rendered config: %v", err)

@@ -84,7 +84,13 @@ func (c *objCtx) decode(js []byte, v any, drop ...string) bool {
 		delete(m, d)
 	}
 	clean, _ := json.Marshal(m)
-	strictErrs, err := strictUnmarshal(clean, v)
+	return c.decodeStrict(clean, v)
+}
+
+// decodeStrict decodes js into v: type errors are errors, unknown and
+// duplicate fields warnings.
+func (c *objCtx) decodeStrict(js []byte, v any) bool {
+	strictErrs, err := strictUnmarshal(js, v)
 	if err != nil {
 		c.errorf("", "%s", typeError(err))
 		return false
@@ -125,13 +131,27 @@ func (c *objCtx) checkMeta(meta metav1.ObjectMeta) {
 	}
 }
 
+// mcDoc is a MachineConfig as written, status (which Stoker ignores)
+// absorbed so it is no unknown field: one strict decode, no detour
+// through a map.
+type mcDoc struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              api.MachineConfigSpec `json:"spec"`
+	Status            json.RawMessage       `json:"status,omitempty"`
+}
+
 func (l *loader) loadMachineConfig(c objCtx, js []byte) {
-	var mc api.MachineConfig
-	if !c.decode(js, &mc) {
+	var doc mcDoc
+	if !c.decodeStrict(js, &doc) {
 		return
 	}
+	mc := api.MachineConfig{TypeMeta: doc.TypeMeta, ObjectMeta: doc.ObjectMeta, Spec: doc.Spec}
 	c.checkMeta(mc.ObjectMeta)
 	out := MachineConfig{MachineConfig: mc}
+	// The parsed config is what renders; the raw bytes are not kept (a
+	// repo's worth of them is as large as the repo).
+	out.Spec.Config = nil
 	raw := bytes.TrimSpace(mc.Spec.Config)
 	if len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 		cfg, ps := ParseIgnition(raw)

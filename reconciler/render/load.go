@@ -35,7 +35,8 @@ type Source[T any] struct {
 }
 
 // MachineConfig is a loaded MachineConfig with its Ignition config parsed
-// and normalised to spec 3.5 (the zero config when it has none).
+// and normalised to spec 3.5 (the zero config when it has none); the raw
+// Spec.Config is not kept.
 type MachineConfig struct {
 	api.MachineConfig
 	Ignition ign3types.Config

@@ -128,9 +128,30 @@ func ignMerge(parent, child ign3types.Config) ign3types.Config {
 // the merged config (Go's encoding of these types has a fixed field order
 // and no maps), so the same inputs name the same config everywhere.
 func Name(pool string, r *api.Rendered) (string, error) {
-	canon := *r
-	canon.Name = ""
-	data, err := json.Marshal(canon)
+	cfg, err := json.Marshal(r.Config)
+	if err != nil {
+		return "", fmt.Errorf("encode rendered config for pool %s: %w", pool, err)
+	}
+	return nameFrom(pool, r, cfg)
+}
+
+// canonRendered is api.Rendered with its config already encoded: it
+// encodes to the same bytes as the Rendered (json.RawMessage is copied
+// compacted and HTML-escaped, as the config's own encoding is), so the
+// config is encoded once for the name and the size check.
+type canonRendered struct {
+	Name            string
+	Config          json.RawMessage
+	KernelArguments []string
+	KernelType      string
+	Extensions      []string
+	FIPS            bool
+	OSImageURL      string
+}
+
+func nameFrom(pool string, r *api.Rendered, cfg []byte) (string, error) {
+	data, err := json.Marshal(canonRendered{Config: cfg, KernelArguments: r.KernelArguments,
+		KernelType: r.KernelType, Extensions: r.Extensions, FIPS: r.FIPS, OSImageURL: r.OSImageURL})
 	if err != nil {
 		return "", fmt.Errorf("encode rendered config for pool %s: %w", pool, err)
 	}
@@ -162,10 +183,14 @@ func RenderPool(pool Source[api.MachineConfigPool], mcs []Source[MachineConfig],
 	if err != nil {
 		return nil, api.Problems{{File: poolFile, Message: fmt.Sprintf("render pool %s: %v", pool.Object.Name, err), Severity: api.SeverityError}}
 	}
-	if r.Name, err = Name(pool.Object.Name, r); err != nil {
+	cfgJSON, err := json.Marshal(r.Config)
+	if err == nil {
+		r.Name, err = nameFrom(pool.Object.Name, r, cfgJSON)
+	}
+	if err != nil {
 		return nil, api.Problems{{File: poolFile, Message: err.Error(), Severity: api.SeverityError}}
 	}
-	ps, size := api.ValidateMerged(r, opts.validation())
+	ps, size := api.ValidateMerged(r, cfgJSON, opts.validation())
 	oversize := -1
 	if vo := opts.validation(); vo.MaxRenderedBytes > 0 && size > vo.MaxRenderedBytes {
 		for i := range ps {
