@@ -154,6 +154,53 @@ func TestChain(t *testing.T) {
 		_, err = r.verify(head)
 		mustRefuse(t, err, trust.ErrUntrusted, ".stoker/node_signers differs")
 	})
+	t.Run("merge judged at its first parent", func(t *testing.T) {
+		r := newChainRepo(t, root)
+		base := r.commit(map[string]string{"a.yaml": "a"}, alice)
+		// A side branch with an unsigned commit adding bob as a signer.
+		r.branch = "feature"
+		if _, err := gitserver.Git(r.srv.Path(r.name), nil, "update-ref", "refs/heads/feature", base); err != nil {
+			t.Fatal(err)
+		}
+		side := r.commit(map[string]string{signersPath: "bob@example.com " + bobPub + "\n"}, "")
+		r.branch = "main"
+		tree, err := gitserver.Git(r.srv.Path(r.name), nil, "rev-parse", side+"^{tree}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		merge := func(key string) string {
+			t.Helper()
+			out, err := gitserver.Git(r.srv.Path(r.name), nil, "-c", "gpg.format=ssh", "-c", "user.signingKey="+key,
+				"commit-tree", strings.TrimSpace(tree), "-p", base, "-p", side, "-m", "merge feature", "-S")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := strings.TrimSpace(out)
+			if _, err := gitserver.Git(r.srv.Path(r.name), nil, "update-ref", "refs/heads/main", c); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		// Signed by the root: the merge vouches for the side branch, and
+		// bob is trusted from then on.
+		if _, err := r.verify(merge(alice)); err != nil {
+			t.Fatalf("root-signed merge: %v", err)
+		}
+		if _, err := r.verify(r.commit(map[string]string{"a.yaml": "by bob"}, bob)); err != nil {
+			t.Fatalf("bob after the merge: %v", err)
+		}
+		// The same merge signed by bob himself (not yet trusted at the
+		// first parent) is refused.
+		if _, err := gitserver.Git(r.srv.Path(r.name), nil, "update-ref", "refs/heads/main", base); err != nil {
+			t.Fatal(err)
+		}
+		if r.g, err = gitsource.Open(gitsource.Options{URL: r.srv.URL(r.name), WorkDir: t.TempDir(), FullHistory: true}); err != nil {
+			t.Fatal(err)
+		}
+		r.chain = &trust.Chain{Root: root, SignersPath: signersPath}
+		_, err = r.verify(merge(bob))
+		mustRefuse(t, err, trust.ErrUntrusted, "SHA256:")
+	})
 	t.Run("incremental and depth bound", func(t *testing.T) {
 		r := newChainRepo(t, root)
 		r.commit(map[string]string{signersPath: "bob@example.com " + bobPub + "\n"}, alice)
