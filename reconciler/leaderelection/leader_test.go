@@ -81,7 +81,9 @@ func TestTwoCandidatesOneLeader(t *testing.T) {
 	log.SetLevel(logrus.WarnLevel)
 	opts := leaderelection.LeaderOptions{
 		Namespace: "default", Name: "stoker-hub-test",
-		LeaseDuration: 3 * time.Second, RenewDeadline: 2 * time.Second, RetryPeriod: 200 * time.Millisecond,
+		// A renew deadline a loaded machine cannot miss: with 2s, a slow
+		// apiserver round trip lost the lease and the follower led too.
+		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 200 * time.Millisecond,
 		Log: log,
 	}
 	active := &activeSet{ids: map[string]bool{}}
