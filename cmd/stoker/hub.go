@@ -39,7 +39,7 @@ func newHubCmd() *cobra.Command {
 	f.Float64Var(&o.UnreachableAfter, "unreachable-after", api.DefaultUnreachableMultiple, "mark a node Unreachable (and count it unavailable in rollouts) after this many --agent-heartbeat intervals without a report")
 	f.DurationVar(&o.AgentHeartbeat, "agent-heartbeat", api.DefaultHeartbeat, "the agents' --heartbeat: how often an idle agent rewrites its report")
 	f.StringVar(&o.Listen, "listen", "", "HTTP address for /healthz, /metrics and /hooks/git (e.g. :8080 or 127.0.0.1:0)")
-	f.DurationVar(&o.HealthWindow, "health-window", 0, "/healthz fails after this long without a successful reconcile (standing by: without reading the leader Lease); default 3 × --interval + 5m")
+	f.DurationVar(&o.HealthWindow, "health-window", 0, "/healthz fails after this long without a successful reconcile (standing by: without reading the leader Lease, which it does every 2s); default 3 × --interval + 5m")
 	f.StringVar(&o.WorkDir, "work-dir", "", "persistent Git cache directory (default: a temporary directory)")
 	f.StringVar(&o.WebhookSecretFile, "webhook-secret-file", "", "file holding the push webhook's shared secret")
 	f.BoolVar(&o.Strict, "strict", false, "treat validation warnings as errors")

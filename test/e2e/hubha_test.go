@@ -122,9 +122,9 @@ func TestFollowerHubStaysUpAndPassesWebhooks(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The window must exceed the Lease retry period (2s), at which a
+	// The window must well exceed the Lease retry period (2s, jittered), at which a
 	// replica standing by reads the Lease.
-	const window = 5 * time.Second
+	const window = 6 * time.Second
 	leader := startHubReplica(t, f, "hub-a", kubeconfig, secret, window)
 	leader.waitHealth(t, "leading")
 	follower := startHubReplica(t, f, "hub-b", kubeconfig, secret, window)
