@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing/fstest"
+
+	"stoker.dev/stoker/api"
 )
 
 // diffSide is where one side of `stoker diff` reads its manifests: a
@@ -53,31 +55,38 @@ func (g gitSide) branchTree(ctx context.Context, branch string) (fs.FS, string, 
 	return nil, "", false, nil
 }
 
-// readGitTree returns the *.yaml and *.yml files of rev under dir (paths
-// relative to dir, as ls-tree lists them from there) as an in-memory FS.
+// readGitTree returns the files of rev under dir (paths relative to dir,
+// as ls-tree lists them from there) as an in-memory FS: every manifest,
+// and the other files a Butane file may read (up to maxLocalBytes each;
+// symlinks as symlinks, so Butane refuses them as the hub does).
 func readGitTree(ctx context.Context, dir, rev string) (fs.FS, error) {
 	if _, err := runGit(ctx, dir, nil, "rev-parse", "--verify", "--quiet", rev+"^{commit}"); err != nil {
 		return nil, fmt.Errorf("resolve revision %q in %s: %w", rev, dir, err)
 	}
-	out, err := runGit(ctx, dir, nil, "ls-tree", "-r", "-z", rev, "--", ".")
+	out, err := runGit(ctx, dir, nil, "ls-tree", "-r", "-l", "-z", rev, "--", ".")
 	if err != nil {
 		return nil, fmt.Errorf("list %s in %s: %w", rev, dir, err)
 	}
-	var names, oids []string
+	var names, oids, modes []string
 	for _, rec := range strings.Split(string(out), "\x00") {
 		meta, name, ok := strings.Cut(rec, "\t")
 		if !ok {
 			continue
 		}
-		f := strings.Fields(meta) // mode type oid
-		if len(f) != 3 || f[1] != "blob" {
+		f := strings.Fields(meta) // mode type oid size
+		if len(f) != 4 || f[1] != "blob" {
 			continue
 		}
-		if ext := path.Ext(name); ext != ".yaml" && ext != ".yml" {
-			continue
+		switch path.Ext(name) {
+		case ".yaml", ".yml", ".bu":
+		default:
+			if size, err := strconv.ParseInt(f[3], 10, 64); err != nil || size > maxLocalBytes {
+				continue
+			}
 		}
 		names = append(names, name)
 		oids = append(oids, f[2])
+		modes = append(modes, f[0])
 	}
 	mfs := fstest.MapFS{}
 	if len(oids) == 0 {
@@ -105,10 +114,21 @@ func readGitTree(ctx context.Context, dir, rev string) (fs.FS, error) {
 		if _, err := io.ReadFull(r, data); err != nil {
 			return nil, fmt.Errorf("read %s:%s in %s: %w", rev, name, dir, err)
 		}
-		mfs[name] = &fstest.MapFile{Data: data[:size], Mode: 0o644}
+		mode := fs.FileMode(0o644)
+		switch modes[i] {
+		case "120000":
+			mode = fs.ModeSymlink | 0o777
+		case "100755":
+			mode = 0o755
+		}
+		mfs[name] = &fstest.MapFile{Data: data[:size], Mode: mode}
 	}
 	return mfs, nil
 }
+
+// maxLocalBytes bounds the non-manifest files read for Butane's local
+// files.
+const maxLocalBytes = api.MaxYAMLBytes
 
 // runGit runs the git CLI in dir and returns its standard output; the error
 // carries its standard error.

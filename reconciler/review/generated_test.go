@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,5 +49,43 @@ func TestDiffNamesGeneratedSources(t *testing.T) {
 	}
 	if strings.Count(got, "99-worker-generated-registries") != 1 {
 		t.Errorf("worker's generated MachineConfig named outside the worker pool:\n%s", got)
+	}
+}
+
+// TestDiffGitButane: between two commits, a Butane file's plain local
+// file is read from the Git tree and diffs line by line; a local file
+// that is a Git symlink is refused, naming the Butane file.
+func TestDiffGitButane(t *testing.T) {
+	bu := "variant: openshift\nversion: 4.16.0\nmetadata:\n  name: 50-worker-motd\n  labels: {machineconfiguration.openshift.io/role: worker}\nstorage:\n  files:\n  - path: /etc/motd\n    contents: {local: files/motd}\n"
+	dir := gitRepo(t, map[string]string{"butane/motd.bu": bu, "butane/files/motd": "hello\nold line\n"},
+		map[string]string{"butane/files/motd": "hello\nnew line\n"})
+	var out bytes.Buffer
+	if err := RunDiff(context.Background(), DiffOptions{Base: "base", Head: "head", Dir: dir, Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"file /etc/motd changed", "-old line", "+new line", "from MachineConfig 50-worker-motd ← Butane file butane/motd.bu"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("diff lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	dir = gitRepo(t, map[string]string{"butane/motd.bu": bu, "butane/files/real": "x\n"}, nil)
+	if err := os.Remove(filepath.Join(dir, "butane/files/real")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/shadow", filepath.Join(dir, "butane/files/motd")); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"add", "-A"}, {"commit", "-q", "-m", "link"}, {"tag", "-f", "head"}} {
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "HOME="+dir)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, b)
+		}
+	}
+	out.Reset()
+	err := RunDiff(context.Background(), DiffOptions{Base: "base", Head: "head", Dir: dir, Stdout: &out})
+	if err == nil || !strings.Contains(out.String(), "butane/motd.bu: storage.files[0].contents.local") || !strings.Contains(out.String(), "is a symlink in the repo") {
+		t.Fatalf("symlink not refused (%v):\n%s", err, out.String())
 	}
 }
