@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -34,6 +35,10 @@ type Entry struct {
 // AllowedSigners is a parsed allowed_signers file (or several merged).
 type AllowedSigners struct {
 	Entries []Entry
+
+	mu      sync.Mutex
+	byKey   map[string][]int // wire-format key → entry indexes
+	indexed int              // len(Entries) when byKey was built
 }
 
 // ParseAllowedSigners parses data in ssh-keygen's allowed_signers format
@@ -226,6 +231,11 @@ func (e Entry) allows(key ssh.PublicKey, principal, namespace string, at time.Ti
 	if !bytes.Equal(e.Key.Marshal(), key.Marshal()) {
 		return false
 	}
+	return e.allowsMatched(principal, namespace, at)
+}
+
+// allowsMatched is allows for an entry whose key is known to match.
+func (e Entry) allowsMatched(principal, namespace string, at time.Time) bool {
 	if principal != "" && !e.Match(principal) {
 		return false
 	}
@@ -247,9 +257,20 @@ func (a *AllowedSigners) Find(key ssh.PublicKey, principal, namespace string, at
 	if a == nil {
 		return nil
 	}
+	a.mu.Lock()
+	if a.byKey == nil || a.indexed != len(a.Entries) {
+		a.byKey = map[string][]int{}
+		for i, e := range a.Entries {
+			k := string(e.Key.Marshal())
+			a.byKey[k] = append(a.byKey[k], i)
+		}
+		a.indexed = len(a.Entries)
+	}
+	idx := a.byKey[string(key.Marshal())]
+	a.mu.Unlock()
 	var out []Entry
-	for _, e := range a.Entries {
-		if e.allows(key, principal, namespace, at) {
+	for _, i := range idx {
+		if e := a.Entries[i]; e.allowsMatched(principal, namespace, at) {
 			out = append(out, e)
 		}
 	}

@@ -15,7 +15,9 @@ import (
 
 // sshKeygen generates an ed25519 key pair named name in dir and returns the
 // private key path and the public key line.
-func sshKeygen(t *testing.T, dir, name string) (string, string) {
+func sshKeygen(t *testing.T, dir, name string) (string, string) { return sshKeygenB(t, dir, name) }
+
+func sshKeygenB(t testing.TB, dir, name string) (string, string) {
 	t.Helper()
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
 		t.Skip("ssh-keygen not installed (openssh-client)")
@@ -31,8 +33,12 @@ func sshKeygen(t *testing.T, dir, name string) (string, string) {
 	return key, strings.TrimSpace(string(pub))
 }
 
+func sshSignB(t testing.TB, key string, msg []byte) string { return sshSignNS(t, key, "git", msg) }
+
 // sshSign signs msg with ssh-keygen -Y sign in namespace ns.
-func sshSign(t *testing.T, key, ns string, msg []byte) string {
+func sshSign(t *testing.T, key, ns string, msg []byte) string { return sshSignNS(t, key, ns, msg) }
+
+func sshSignNS(t testing.TB, key, ns string, msg []byte) string {
 	t.Helper()
 	cmd := exec.Command("ssh-keygen", "-q", "-Y", "sign", "-n", ns, "-f", key)
 	cmd.Stdin = bytes.NewReader(msg)
