@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/coreos/ignition/v2/config/merge"
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
+
+	"stoker.dev/stoker/api"
 )
 
 // sequentialFold is MCO's MergeMachineConfigs fold, literally: Ignition's
@@ -224,4 +228,28 @@ func splitPath(p string) []string {
 		cur += string(r)
 	}
 	return append(out, cur)
+}
+
+// TestNameAndSizeFromPieces: the name hashed in pieces and the size
+// measured with a stand-in are those of the whole encodings.
+func TestNameAndSizeFromPieces(t *testing.T) {
+	for round, r := range []*api.Rendered{
+		{Config: emptyIgnition()},
+		{Config: randomConfig(rand.New(rand.NewSource(1))), KernelArguments: []string{"a=<&>"}, KernelType: "realtime", Extensions: []string{"usbguard"}, FIPS: true, OSImageURL: "q"},
+	} {
+		canon := *r
+		data, _ := json.Marshal(canon)
+		sum := sha256.Sum256(data)
+		want := "rendered-p-" + hex.EncodeToString(sum[:])[:hashLen]
+		if got, err := Name("p", r); err != nil || got != want {
+			t.Errorf("round %d: name %s, want %s (%v)", round, got, want, err)
+		}
+		r.Name = want
+		mc, _ := r.MachineConfig()
+		whole, _ := json.Marshal(mc)
+		cfg, _ := json.Marshal(r.Config)
+		if _, size := api.ValidateMerged(r, cfg, api.DefaultValidationOptions()); size != len(whole) {
+			t.Errorf("round %d: size %d, want %d", round, size, len(whole))
+		}
+	}
 }

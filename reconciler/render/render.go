@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -150,13 +151,22 @@ type canonRendered struct {
 }
 
 func nameFrom(pool string, r *api.Rendered, cfg []byte) (string, error) {
-	data, err := json.Marshal(canonRendered{Config: cfg, KernelArguments: r.KernelArguments,
+	// The canonical bytes are {"Name":"","Config":<cfg>,<the rest>}:
+	// hashed in pieces, the config is not copied or scanned again.
+	rest, err := json.Marshal(canonRendered{Config: json.RawMessage("0"), KernelArguments: r.KernelArguments,
 		KernelType: r.KernelType, Extensions: r.Extensions, FIPS: r.FIPS, OSImageURL: r.OSImageURL})
 	if err != nil {
 		return "", fmt.Errorf("encode rendered config for pool %s: %w", pool, err)
 	}
-	sum := sha256.Sum256(data)
-	return "rendered-" + pool + "-" + hex.EncodeToString(sum[:])[:hashLen], nil
+	const head = `{"Name":"","Config":0`
+	if !bytes.HasPrefix(rest, []byte(head)) {
+		return "", fmt.Errorf("encode rendered config for pool %s: unexpected encoding", pool)
+	}
+	h := sha256.New()
+	h.Write(rest[:len(head)-1])
+	h.Write(cfg)
+	h.Write(rest[len(head):])
+	return "rendered-" + pool + "-" + hex.EncodeToString(h.Sum(nil))[:hashLen], nil
 }
 
 // RenderPool renders one pool from mcs, which may come from a different
