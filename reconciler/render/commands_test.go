@@ -102,3 +102,32 @@ func TestRenderCommand(t *testing.T) {
 		t.Fatal("unknown output format accepted")
 	}
 }
+
+// TestRenderListsGenerated: stoker render names every generated and
+// Butane-made MachineConfig with its source, in the table and in -o json.
+func TestRenderListsGenerated(t *testing.T) {
+	var out bytes.Buffer
+	if err := RunRender(context.Background(), RenderCommandOptions{Dir: "../../examples-repo", Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"GENERATED", "00-worker-kubelet               Butane file butane/00-worker-kubelet.bu",
+		"99-worker-generated-kubelet     KubeletConfig/worker-max-pods (kubelet/kubeletconfig.yaml)",
+		"99-worker-generated-registries  ImageDigestMirrorSet/team-images (images/mirror-set.yaml)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("render output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := RunRender(context.Background(), RenderCommandOptions{Dir: "../../examples-repo", Stdout: &out, Output: "json"}); err != nil {
+		t.Fatal(err)
+	}
+	var got renderJSON
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Generated) != 4 || got.Generated[2] != (GeneratedSource{Name: "99-worker-generated-kubelet", From: "KubeletConfig/worker-max-pods (kubelet/kubeletconfig.yaml)"}) {
+		t.Fatalf("generated: %+v", got.Generated)
+	}
+}

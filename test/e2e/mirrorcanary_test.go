@@ -39,6 +39,11 @@ func TestCanaryMirrorSet(t *testing.T) {
 	t.Parallel()
 	repo := simpleRepo("1", false, "v1")
 	repo["pools/worker-canary.yaml"] = pool("worker-canary", "1", false, "    stoker.dev/source-branch: canary\n")
+	// A Butane file with a plain local file, translated by the hub from
+	// the Git tree.
+	repo["butane/50-worker-motd.bu"] = "variant: openshift\nversion: 4.16.0\nmetadata:\n  name: 50-worker-motd\n  labels: {machineconfiguration.openshift.io/role: worker}\n" +
+		"storage:\n  files:\n  - path: /etc/motd\n    mode: 0644\n    contents: {local: files/motd}\n"
+	repo["butane/files/motd"] = "written in Butane, read from the repo\n"
 	f := newFleet(t, map[string]map[string]string{"main": repo})
 	git := gitWork(t, f)
 	git("push", "--quiet", "origin", "main:canary")
@@ -52,6 +57,11 @@ func TestCanaryMirrorSet(t *testing.T) {
 	for _, c := range canaries {
 		if p := nodeOf(v, c).Pool; p != "worker-canary" {
 			t.Fatalf("%s is in pool %q", c, p)
+		}
+	}
+	for _, n := range []string{"w-0", "c-0"} {
+		if got := readRoot(t, f, n, "/etc/motd"); got != repo["butane/files/motd"] {
+			t.Fatalf("%s: /etc/motd from the Butane file is %q", n, got)
 		}
 	}
 	workerConfig := poolOf(v, "worker").Config
