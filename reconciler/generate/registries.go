@@ -391,4 +391,3 @@ func scopeNested(sub, super string) bool {
 	}
 	return false
 }
-
