@@ -461,3 +461,33 @@ func TestDiffPullRequestToCanary(t *testing.T) {
 		t.Fatalf("a PR to main: pools %v", names)
 	}
 }
+
+// TestDiffShowsDirectoriesAndLinks: directory and link changes are shown
+// with what changed, and the pool's action is Unreconcilable, as MCO's
+// daemon (isConfigReconcilable) refuses them on a running node.
+func TestDiffShowsDirectoriesAndLinks(t *testing.T) {
+	dirMC := func(mode, target string) string {
+		return mc("60-worker-dirs", "worker", "  config:\n    ignition: {version: 3.2.0}\n    storage:\n"+
+			"      directories: [{path: /etc/d, mode: "+mode+"}]\n      links: [{path: /etc/l, target: "+target+"}]\n")
+	}
+	base, head := diffBase(), diffBase()
+	base["machineconfigs/60-dirs.yaml"] = dirMC("0755", "/etc/a")
+	head["machineconfigs/60-dirs.yaml"] = dirMC("0700", "/etc/b")
+	var out bytes.Buffer
+	if err := RunDiff(context.Background(), DiffOptions{Base: writeTree(t, base), Head: writeTree(t, head), Stdout: &out, Output: "json"}); err != nil {
+		t.Fatal(err)
+	}
+	var rep DiffReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Action != api.ActionUnreconcilable {
+		t.Fatalf("action %s, want Unreconcilable", rep.Action)
+	}
+	got := out.String()
+	for _, want := range []string{`"kind": "directory"`, "mode 0755 → 0700", `"kind": "link"`, "target /etc/a → /etc/b", "ignition directories section contains changes"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+}

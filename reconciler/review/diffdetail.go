@@ -71,6 +71,23 @@ func addDetail(cd *ChangeDiff, from, to *api.Rendered) {
 		cd.Details = append(cd.Details, fmt.Sprintf("kernelType %s → %s", orDefaultKT(from.KernelType), orDefaultKT(to.KernelType)))
 	case api.ChangeOSImage:
 		cd.Details = append(cd.Details, fmt.Sprintf("osImageURL %s → %s", orNone(from.OSImageURL), orNone(to.OSImageURL)))
+	case api.ChangeDirectory:
+		f, inF := findDir(from, cd.Path)
+		t, inT := findDir(to, cd.Path)
+		if inF && inT {
+			if m, n := modeString(f.Mode), modeString(t.Mode); m != n {
+				cd.Details = append(cd.Details, fmt.Sprintf("mode %s → %s", m, n))
+			}
+			if o, n := ownerString(f.Node), ownerString(t.Node); o != n {
+				cd.Details = append(cd.Details, fmt.Sprintf("owner %s → %s", o, n))
+			}
+		}
+	case api.ChangeLink:
+		f, _ := findLink(from, cd.Path)
+		t, _ := findLink(to, cd.Path)
+		if a, b := deref(f.Target), deref(t.Target); a != b {
+			cd.Details = append(cd.Details, fmt.Sprintf("target %s → %s", orNone(a), orNone(b)))
+		}
 	case api.ChangeExtensions:
 		cd.Details = append(cd.Details, fmt.Sprintf("extensions [%s] → [%s]", strings.Join(from.Extensions, " "), strings.Join(to.Extensions, " ")))
 	}
@@ -310,4 +327,22 @@ func fingerprint(line string) string {
 		s += " " + comment
 	}
 	return s + " (" + strings.ToUpper(strings.TrimPrefix(pub.Type(), "ssh-")) + ")"
+}
+
+func findDir(r *api.Rendered, p string) (ign3types.Directory, bool) {
+	for _, d := range r.Config.Storage.Directories {
+		if d.Path == p {
+			return d, true
+		}
+	}
+	return ign3types.Directory{}, false
+}
+
+func findLink(r *api.Rendered, p string) (ign3types.Link, bool) {
+	for _, l := range r.Config.Storage.Links {
+		if l.Path == p {
+			return l, true
+		}
+	}
+	return ign3types.Link{}, false
 }
