@@ -35,6 +35,7 @@ var forbidden = map[string][]string{
 	"nodeops/...":           {"gitsource/...", "reconciler/...", "agent/..."},
 	"trust/...":             {"api/...", "reconciler/...", "gitsource/...", "agent/...", "nodeops/...", "cmd/...", "test/...", "demo/..."},
 	"kubeclient/...":        {"api/...", "reconciler/...", "gitsource/...", "agent/...", "nodeops/...", "cmd/...", "test/...", "demo/...", "trust/..."},
+	"observe/...":           {"api/...", "reconciler/...", "gitsource/...", "agent/...", "nodeops/...", "cmd/...", "test/...", "demo/...", "trust/..."},
 	"test/testutil":         {"api/...", "reconciler/...", "gitsource/...", "agent/...", "nodeops/...", "cmd/...", "demo/..."},
 }
 

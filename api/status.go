@@ -2,6 +2,8 @@ package api
 
 import (
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Branch names written by the hub and the agents. They are contracts:
@@ -178,6 +180,12 @@ type PoolFleet struct {
 	UnavailableMachineCount int       `json:"unavailableMachineCount"`
 	DegradedMachineCount    int       `json:"degradedMachineCount"`
 	Errors                  []Problem `json:"errors,omitempty"`
+	// State is "" (rolling out as it should), PoolStatePaused or
+	// PoolStateSourceInvalid.
+	State string `json:"state,omitempty"`
+	// Conditions are MCO's pool conditions (PoolConditionTypes) with
+	// reason, message and lastTransitionTime.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// Created is when the hub first saw the pool (AGE in `stoker status`).
 	Created time.Time `json:"created,omitempty"`
 }

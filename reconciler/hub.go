@@ -47,6 +47,9 @@ type HubConfig struct {
 	// Previews are globs of config-repo branches the hub renders to
 	// stoker/preview/<branch> for review (see preview.go).
 	Previews []string
+	// Build names the hub's build on stoker/fleet (hub.yaml); empty
+	// writes no hub.yaml.
+	Build api.HubInfo
 	// Trust is the signed chain (signing.go); the zero value is off.
 	Trust HubTrust
 	// UnreachableAfter is how old a node's last report or heartbeat may
@@ -206,6 +209,13 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	res.Steps = plan.steps
+	// Render errors per pool, the default branch's included: those are
+	// every pool's (no pool renders).
+	for name, pf := range plan.fleetPools {
+		if len(pf.Errors) > 0 {
+			res.Errors[name] = pf.Errors
+		}
+	}
 	// Step 6: write stoker/status (desired).
 	commit, err := h.writeStatus(ctx, rf, rs, cur, plan)
 	if err != nil {
@@ -223,7 +233,11 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	if res.StatusCommit == "" && res.FleetCommit == "" {
 		h.lastFingerprint = fp
 	}
-	h.cfg.Metrics.ObserveFleet(plan.fleetPools)
+	states := map[api.NodeState]int{}
+	for _, n := range plan.fleetNodes {
+		states[n.State]++
+	}
+	h.cfg.Metrics.ObserveFleet(plan.fleetPools, states)
 	return res, nil
 }
 

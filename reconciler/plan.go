@@ -145,7 +145,14 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 
 	// Fleet rows.
 	for _, pp := range planPools {
-		pf := &api.PoolFleet{Name: pp.Name, Config: pp.Target, Paused: pp.Paused, Created: now}
+		// A default branch that fails validation freezes every pool
+		// (PlanPool.Paused), but the pool shows what it really is: source
+		// invalid, and paused only if it was.
+		paused := pp.Paused
+		if rs.pools == nil {
+			paused = cur.pools[pp.Name].Paused
+		}
+		pf := &api.PoolFleet{Name: pp.Name, Config: pp.Target, Paused: paused, Created: now}
 		if t, ok := ps.pools[pp.Name]; ok {
 			pf.SourceBranch, pf.SourceCommit = t.SourceBranch, t.SourceCommit
 		}
@@ -160,6 +167,8 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 			members[i].Desired = ps.nodes[members[i].Name].DesiredConfig
 		}
 		summarizePool(pf, pp.Target, members)
+		setPoolConditions(pf, prev.pools[pp.Name].Conditions, now,
+			poolStatus{sourceInvalid: len(pf.Errors) > 0, frozen: rs.pools == nil}, members)
 		ps.fleetPools[pp.Name] = pf
 	}
 	for _, n := range list {
@@ -180,6 +189,7 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 				}
 			}
 		}
+		notManaged(&f.NodeFleet)
 		if _, inv := nodes[n.Name]; inv && !n.Ready && f.Reason == "" {
 			f.Reason = "node is NotReady"
 		}

@@ -67,8 +67,7 @@ func (h *Hub) render(ctx context.Context, rf refs) (*renderState, error) {
 	h.logWarnings(main.problems, h.cfg.Branch)
 	if errs := main.problems.Errors(); len(errs) > 0 {
 		rs.mainErrors = errs
-		h.cfg.Log.WithFields(logrus.Fields{"commit": fleetview.Short(rs.mainCommit)}).
-			Warnf("%s fails validation (%d errors); keeping the last good render", h.cfg.Branch, len(errs))
+		h.logErrors(errs, "", h.cfg.Branch, rs.mainCommit, "every pool keeps its last good render and no node moves")
 		return rs, nil
 	}
 	rs.pools = main.repo.Pools
@@ -103,6 +102,8 @@ func (h *Hub) render(ctx context.Context, rf refs) (*renderState, error) {
 			if commit == "" {
 				rs.errors[name] = api.Problems{{File: p.File, Field: "metadata.annotations." + api.SourceBranchAnnotation,
 					Message: fmt.Sprintf("source branch %q does not exist", branch), Severity: api.SeverityError, Commit: rs.mainCommit}}
+				h.cfg.Log.WithFields(logrus.Fields{"pool": name, "commit": fleetview.Short(rs.mainCommit), "path": p.File}).
+					Warnf("pool %s renders from branch %s, which does not exist; the pool keeps its last good render", name, branch)
 				continue
 			}
 			if ps, err := h.verifySource(ctx, branch, commit); err != nil {
@@ -118,6 +119,7 @@ func (h *Hub) render(ctx context.Context, rf refs) (*renderState, error) {
 			h.logWarnings(src.problems, branch)
 			if errs := src.problems.Errors(); len(errs) > 0 {
 				rs.errors[name] = errs
+				h.logErrors(errs, name, branch, commit, "the pool keeps its last good render")
 				continue
 			}
 		}
@@ -127,6 +129,7 @@ func (h *Hub) render(ctx context.Context, rf refs) (*renderState, error) {
 		}
 		if errs := ps.Errors(); len(errs) > 0 {
 			rs.errors[name] = errs
+			h.logErrors(errs, name, branch, commit, "the pool keeps its last good render")
 			continue
 		}
 		rs.targets[name] = pr
@@ -134,6 +137,32 @@ func (h *Hub) render(ctx context.Context, rf refs) (*renderState, error) {
 	sort.Strings(sources)
 	h.sourceBranches = sources
 	return rs, nil
+}
+
+// maxLoggedErrors bounds the validation errors logged per source; the
+// rest are counted (all of them are on stoker/fleet).
+const maxLoggedErrors = 20
+
+// logErrors logs a source's validation errors, each with its file and
+// field, once per render of that commit (an unchanged commit is not
+// rendered again), then one line saying what the hub does about it.
+func (h *Hub) logErrors(errs api.Problems, pool, branch, commit, consequence string) {
+	fields := logrus.Fields{"commit": fleetview.Short(commit)}
+	if pool != "" {
+		fields["pool"] = pool
+	}
+	for i, e := range errs {
+		if i == maxLoggedErrors {
+			h.cfg.Log.WithFields(fields).Warnf("%s: %d more validation error(s) on stoker/fleet", branch, len(errs)-i)
+			break
+		}
+		f := logrus.Fields{"path": e.File}
+		for k, v := range fields {
+			f[k] = v
+		}
+		h.cfg.Log.WithFields(f).Warnf("%s fails validation: %s", branch, e.String())
+	}
+	h.cfg.Log.WithFields(fields).Warnf("%s fails validation (%d error(s)); %s", branch, len(errs), consequence)
 }
 
 func (h *Hub) logWarnings(ps api.Problems, branch string) {

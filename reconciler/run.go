@@ -15,6 +15,7 @@ import (
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/observe"
 	"stoker.dev/stoker/reconciler/fleetview"
 	"stoker.dev/stoker/reconciler/httpserver"
 	"stoker.dev/stoker/reconciler/render"
@@ -37,6 +38,9 @@ type HubOptions struct {
 	// disables the server. "127.0.0.1:0" picks a free port.
 	Listen  string
 	WorkDir string
+	// Version is the binary's version (stoker_build_info, hub.yaml on
+	// stoker/fleet).
+	Version string
 	Auth    gitsource.AuthOptions
 	// WebhookSecretFile holds the shared secret of the push webhook.
 	WebhookSecretFile string
@@ -84,9 +88,12 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		if err != nil {
 			return fmt.Errorf("hub: create work dir: %w", err)
 		}
+		// A temporary cache is the hub's alone: it goes when the hub does.
+		defer os.RemoveAll(dir)
 		o.WorkDir = dir
 	}
 	reg := prometheus.NewRegistry()
+	observe.RegisterBuildInfo(reg, "hub", observe.Build(o.Version))
 	hubTrust, signer, err := o.Signing.load(reg, o.Log)
 	if err != nil {
 		return err
@@ -128,6 +135,7 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		Config: cfgRepo, Status: statusRepo, Reports: reportsRepo,
 		Branch: o.Branch, Path: o.Path, Inventory: o.Inventory,
 		Load: render.LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: httpserver.NewMetrics(reg), Previews: o.Previews,
+		Build: api.HubInfo(observe.Build(o.Version)),
 		Trust: hubTrust, UnreachableAfter: unreachableAfter(o.UnreachableAfter, o.AgentHeartbeat),
 	})
 	trigger := make(chan struct{}, 1)

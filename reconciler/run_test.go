@@ -57,7 +57,8 @@ func TestRunHubHTTP(t *testing.T) {
 		t.Fatal("healthy hub has not written stoker/status")
 	}
 	if _, body := get("/metrics"); !strings.Contains(body, `stoker_hub_reconciles_total{result="success"}`) ||
-		!strings.Contains(body, "stoker_hub_last_successful_sync_timestamp_seconds") {
+		!strings.Contains(body, "stoker_hub_last_successful_sync_timestamp_seconds") ||
+		!strings.Contains(body, `stoker_build_info{component="hub",goversion="go`) {
 		t.Fatalf("metrics lack the hub's series:\n%s", body)
 	}
 	fleetBefore := srv.Head(t, "config", api.FleetBranch)

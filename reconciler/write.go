@@ -192,6 +192,13 @@ func (h *Hub) writeFleet(ctx context.Context, rf refs, rs *renderState, plan *pl
 	}
 	files["README.md"] = fleetview.README(pools, nodes, h.cfg.Now())
 	files[api.LayoutFile] = api.LayoutMarker()
+	if h.cfg.Build.Version != "" {
+		data, err := yaml.Marshal(h.cfg.Build)
+		if err != nil {
+			return "", fmt.Errorf("encode %s: %w", api.HubFile, err)
+		}
+		files[api.HubFile] = data
+	}
 	h.trustFiles(files)
 	var summary []string
 	for _, p := range pools {

@@ -11,7 +11,7 @@ import (
 func init() { subcommands = append(subcommands, newHubCmd) }
 
 func newHubCmd() *cobra.Command {
-	var o reconciler.HubOptions
+	o := reconciler.HubOptions{Version: version}
 	var logLevel string
 	var kube kubeFlags
 	cmd := &cobra.Command{

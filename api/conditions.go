@@ -1,0 +1,50 @@
+package api
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Pool condition types on stoker/fleet, as MCO's MachineConfigPool status
+// has them (mcfgv1.MachineConfigPoolUpdated, ...Updating, ...Degraded,
+// ...RenderDegraded).
+const (
+	PoolUpdated        = "Updated"
+	PoolUpdating       = "Updating"
+	PoolDegraded       = "Degraded"
+	PoolRenderDegraded = "RenderDegraded"
+)
+
+// PoolConditionTypes lists the condition types every pool carries, in the
+// order they are printed.
+var PoolConditionTypes = []string{PoolUpdated, PoolUpdating, PoolDegraded, PoolRenderDegraded}
+
+// Reasons of the pool conditions (CamelCase, as Kubernetes conditions).
+const (
+	ReasonAllNodesUpdated     = "AllNodesUpdated"
+	ReasonNodesUpdating       = "NodesUpdating"
+	ReasonPaused              = "Paused"
+	ReasonSourceInvalid       = "SourceInvalid"
+	ReasonSourceBranchMissing = "SourceBranchMissing"
+	ReasonNodeDegraded        = "NodeDegraded"
+	ReasonRenderDegraded      = "RenderDegraded"
+	ReasonNoRender            = "NoRender"
+	ReasonAsExpected          = "AsExpected"
+)
+
+// Pool states: why a pool does not move, beside its conditions. A pool
+// whose source fails validation is "source invalid", never "paused": it
+// keeps its last good render, and the errors are on the pool.
+const (
+	PoolStatePaused        = "paused"
+	PoolStateSourceInvalid = "source invalid"
+)
+
+// PoolCondition returns the condition of type t, or nil.
+func (p PoolFleet) PoolCondition(t string) *metav1.Condition {
+	for i := range p.Conditions {
+		if p.Conditions[i].Type == t {
+			return &p.Conditions[i]
+		}
+	}
+	return nil
+}
