@@ -12,7 +12,6 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	examplesrepo "stoker.dev/stoker/examples-repo"
 	"stoker.dev/stoker/test/gitserver"
 )
 
@@ -63,11 +62,13 @@ func TestWorkflowPullRequestToCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	git(origin, "init", "-q", "-b", "main")
-	if err := fs.WalkDir(examplesrepo.FS, ".", func(p string, d fs.DirEntry, err error) error {
+	// The repository as it is on disk (what a fork starts from).
+	src := os.DirFS("../../examples-repo")
+	if err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		b, err := fs.ReadFile(examplesrepo.FS, p)
+		b, err := fs.ReadFile(src, p)
 		if err != nil {
 			return err
 		}
