@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
+
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/nodeops"
 )
@@ -170,5 +172,28 @@ func TestRefusesIrreconcilable(t *testing.T) {
 				t.Fatalf("refused config: drains %d, untouched %v, reboots %d", d.drains, e.at(nil), e.reboots)
 			}
 		})
+	}
+}
+
+// TestRefusesUnreconcilablePlan: a change MCO's daemon refuses on a running
+// node (isConfigReconcilable: here a directory added) makes the plan
+// Unreconcilable; the agent reports Degraded with MCO's reason before it
+// drains or writes anything.
+func TestRefusesUnreconcilablePlan(t *testing.T) {
+	e := newEnv(t)
+	r := *c1
+	r.Name = "rendered-worker-dir"
+	r.Config.Storage.Directories = append(r.Config.Storage.Directories, ign3types.Directory{Node: ign3types.Node{Path: "/etc/newdir"}})
+	e.publish(&r, nil)
+	d := &pdbDrainer{}
+	o := e.options()
+	o.Drainer = d
+	_ = e.converge(o)
+	rep := e.report()
+	if rep.State != api.StateDegraded || !strings.Contains(rep.Reason, "unreconcilable: ignition directories section contains changes") {
+		t.Fatalf("report %s %q, want Degraded, unreconcilable", rep.State, rep.Reason)
+	}
+	if d.drains != 0 || !e.at(nil) || e.reboots != 0 {
+		t.Fatalf("refused config: drains %d, untouched %v, reboots %d", d.drains, e.at(nil), e.reboots)
 	}
 }
