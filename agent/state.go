@@ -78,8 +78,8 @@ type State struct {
 }
 
 const (
-	stateFile  = "agent-state.json"
-	configsDir = "configs"
+	stateFile  = api.AgentStateFile // a first-boot config seeds it (api.SeedState)
+	configsDir = api.AgentConfigsDir
 	lockFile   = "agent.lock"
 )
 

@@ -7,12 +7,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
+	"stoker.dev/stoker/reconciler/configserver"
 	"stoker.dev/stoker/reconciler/httpserver"
 	"stoker.dev/stoker/reconciler/render"
 	"stoker.dev/stoker/reconciler/rollout"
@@ -73,6 +75,8 @@ type Hub struct {
 	treeCache      map[string]loaded      // by config commit
 	previews       previewState
 	trust          trustState
+	// snap is stoker/status for the config server (firstboot.go).
+	snap atomic.Pointer[configserver.Snapshot]
 }
 
 type loaded struct {
@@ -222,6 +226,11 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	res.StatusCommit = commit
+	if commit != "" {
+		h.publishSnapshot(ctx, commit, rs)
+	} else {
+		h.publishSnapshot(ctx, statusBase, rs)
+	}
 	// Step 7: write stoker/fleet (observed).
 	commit, err = h.writeFleet(ctx, rf, rs, plan, prevFleet)
 	if err != nil {

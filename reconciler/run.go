@@ -16,6 +16,7 @@ import (
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
 	"stoker.dev/stoker/observe"
+	"stoker.dev/stoker/reconciler/configserver"
 	"stoker.dev/stoker/reconciler/fleetview"
 	"stoker.dev/stoker/reconciler/httpserver"
 	"stoker.dev/stoker/reconciler/render"
@@ -49,11 +50,16 @@ type HubOptions struct {
 	Previews []string
 	// Signing is the signed chain (signing.go).
 	Signing SigningOptions
-	Log     logrus.FieldLogger
+	// ConfigServer serves /config/<pool> to joining machines on its own
+	// listener when ConfigServer.Listen is set (configserver).
+	ConfigServer configserver.Options
+	Log          logrus.FieldLogger
 	// Inventory, when set, supplies nodes from the Kubernetes API.
 	Inventory Inventory
 	// OnListen is called with the bound address once the server listens.
 	OnListen func(addr string)
+	// OnConfigListen is called with the config server's bound address.
+	OnConfigListen func(addr string)
 	// Leader, when set, wraps the loop so only one replica runs it (client-go
 	// leader election in Kubernetes).
 	Leader func(ctx context.Context, run func(context.Context) error) error
@@ -162,7 +168,7 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	if o.Listen != "" {
 		srv, err := httpserver.Listen(httpserver.Options{
 			Listen:        o.Listen,
@@ -186,6 +192,34 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		o.Log.WithField("addr", srv.Addr()).Info("hub listening")
 		if o.OnListen != nil {
 			o.OnListen(srv.Addr())
+		}
+	}
+	if o.ConfigServer.Listen != "" {
+		cs := o.ConfigServer
+		cs.Snapshot, cs.Log = hub.Snapshot, o.Log.WithField("component", "config-server")
+		if cs.Join.RepoURL == "" {
+			cs.Join.RepoURL = o.RepoURL
+		}
+		if cs.Join.StatusRepoURL == "" {
+			cs.Join.StatusRepoURL = o.StatusRepoURL
+		}
+		if cs.Join.ReportsRepoURL == "" {
+			cs.Join.ReportsRepoURL = o.ReportsRepoURL
+		}
+		srv, err := configserver.Listen(cs)
+		if err != nil {
+			return fmt.Errorf("hub: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ctx); err != nil {
+				errc <- fmt.Errorf("hub: config server: %w", err)
+			}
+		}()
+		o.Log.WithFields(logrus.Fields{"addr": srv.Addr(), "tls": !cs.InsecureHTTP}).Info("config server listening")
+		if o.OnConfigListen != nil {
+			o.OnConfigListen(srv.Addr())
 		}
 	}
 	loop := func(ctx context.Context) error {

@@ -52,6 +52,7 @@ func newHubCmd() *cobra.Command {
 	f.BoolVar(&o.Signing.RequireSignedReports, "require-signed-reports", false, "ignore report commits not signed by the node's key in --node-signers (needs --trust-root)")
 	f.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
 	o.Auth.BindFlags(f)
+	o.ConfigServer.BindFlags(f)
 	kube.bindHub(f)
 	_ = cmd.MarkFlagRequired("repo")
 	return cmd
