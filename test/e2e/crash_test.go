@@ -209,18 +209,26 @@ func TestCrashKill9DuringApplies(t *testing.T) {
 		perRun := 1 + rng.Intn(3)
 		for k := 0; k < perRun && killed < kills; k++ {
 			// Kill at a random moment: some time after the apply journal
-			// appears (mid-apply, mid-commit, mid-cleanup), or some time
-			// after the (re)start (planning, recovery, reboot).
-			if rng.Intn(2) == 0 {
+			// appears (mid-apply), some time after it is marked applied
+			// (the simulated reboot, validation, commit and its cleanup),
+			// or some time after the (re)start (planning, recovery).
+			waitJournal := func(ok func(j *nodeops.Journal) bool) {
 				deadline := time.Now().Add(20 * time.Second)
 				for time.Now().Before(deadline) {
-					if _, err := os.Stat(nodeops.JournalPath(f.State(crashNode))); err == nil {
-						break
+					if j, err := nodeops.ReadJournal(f.State(crashNode)); err == nil && j != nil && ok(j) {
+						return
 					}
-					time.Sleep(2 * time.Millisecond)
+					time.Sleep(3 * time.Millisecond)
 				}
+			}
+			switch rng.Intn(3) {
+			case 0:
+				waitJournal(func(*nodeops.Journal) bool { return true })
 				time.Sleep(time.Duration(rng.Int63n(int64(1500 * time.Millisecond))))
-			} else {
+			case 1:
+				waitJournal(func(j *nodeops.Journal) bool { return j.State != nodeops.JournalApplying })
+				time.Sleep(time.Duration(rng.Int63n(int64(800 * time.Millisecond))))
+			default:
 				time.Sleep(time.Duration(rng.Int63n(int64(4 * time.Second))))
 			}
 			f.Agent(crashNode).Kill()
