@@ -17,7 +17,9 @@ const (
 // Problem is one finding of validation, with the file and the field path
 // it is about, so people can fix it without guessing.
 type Problem struct {
-	File     string   `json:"file,omitempty"`
+	File string `json:"file,omitempty"`
+	// Line is the line of Field in File (1-based), when it could be found.
+	Line     int      `json:"line,omitempty"`
 	Field    string   `json:"field,omitempty"`
 	Message  string   `json:"message"`
 	Severity Severity `json:"severity,omitempty"`

@@ -84,7 +84,7 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		return errors.New("hub: --repo is required")
 	}
 	if o.Interval <= 0 {
-		o.Interval = 15 * time.Second
+		o.Interval = DefaultInterval
 	}
 	if o.Log == nil {
 		o.Log = logrus.StandardLogger()
@@ -279,3 +279,6 @@ func unreachableAfter(multiple float64, heartbeat time.Duration) time.Duration {
 	}
 	return time.Duration(multiple * float64(heartbeat))
 }
+
+// DefaultInterval is the hub's poll interval when --interval is not given.
+const DefaultInterval = 15 * time.Second

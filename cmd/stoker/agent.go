@@ -22,7 +22,12 @@ func newAgentCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "agent --repo URL --node NAME",
 		Short: "Apply this node's rendered config from stoker/status safely and report to stoker/reports/<node>",
-		Args:  cobra.NoArgs,
+		Example: `  # a host without Kubernetes, labels from the command line
+  stoker agent --repo ssh://git@git.example.com/fleet/config.git --node "$(hostname)" \
+    --labels node-role.kubernetes.io/worker=
+  # every flag from the environment (systemd EnvironmentFile, a DaemonSet)
+  STOKER_REPO=https://git.example.com/fleet/config.git STOKER_NODE=worker-0 stoker agent`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			o.Log, err = kube.start(logLevel, "agent", func(log *logrus.Logger) error {

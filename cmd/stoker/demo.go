@@ -15,7 +15,9 @@ func newDemoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a local fleet (Git server, hub, 4 agents) from the embedded examples repo and walk a rollout",
-		Args:  cobra.NoArgs,
+		Example: `  stoker demo                  # the whole story, under 2 minutes, then cleans up
+  stoker demo --keep-running   # leave the fleet up to push your own changes`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Out = cmd.OutOrStdout()
 			return demo.Run(cmd.Context(), o)

@@ -16,6 +16,9 @@ func newDiffCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff BASE HEAD [DIR]",
 		Short: "Show each pool's rendered diff between two revisions (or two directories) and what it does to the nodes",
+		Example: `  stoker diff main HEAD                          # what the checkout's HEAD does to every pool
+  stoker diff origin/canary HEAD --branch canary # a pull request to canary: only pools that follow canary
+  stoker diff origin/main HEAD -o markdown --fail-on reboot --status-repo ssh://git@git.example.com/fleet/status.git`,
 		Long: `Render BASE and HEAD (two revisions of the checkout DIR, default ".", or two
 directories) and show, for each pool whose rendered config changes, the files,
 units, ssh keys, kernel arguments, kernel type and OS image that change, and

@@ -17,7 +17,12 @@ func newHubCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "hub --repo URL",
 		Short: "Render the config repo into stoker/status and drive rollouts pool by pool",
-		Args:  cobra.NoArgs,
+		Example: `  stoker hub --repo ssh://git@git.example.com/fleet/config.git --listen :8080 \
+    --webhook-secret-file /etc/stoker/webhook-secret --work-dir /var/lib/stoker-hub
+  # agents poll a repo with few refs
+  stoker hub --repo https://git.example.com/fleet/config.git --status-repo https://git.example.com/fleet/status.git \
+    --log-format json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			o.Log, err = kube.start(logLevel, "hub", func(log *logrus.Logger) error {
@@ -35,7 +40,7 @@ func newHubCmd() *cobra.Command {
 	f.StringVar(&o.Path, "path", ".", "directory inside the repository that holds the manifests")
 	f.StringVar(&o.StatusRepoURL, "status-repo", "", "repository for stoker/status and stoker/fleet (default: --repo)")
 	f.StringVar(&o.ReportsRepoURL, "reports-repo", "", "repository of the stoker/reports/<node> branches (default: --repo)")
-	f.DurationVar(&o.Interval, "interval", o.Interval, "poll interval (a verified push webhook reconciles at once)")
+	f.DurationVar(&o.Interval, "interval", reconciler.DefaultInterval, "poll interval (a verified push webhook reconciles at once)")
 	f.Float64Var(&o.UnreachableAfter, "unreachable-after", api.DefaultUnreachableMultiple, "mark a node Unreachable (and count it unavailable in rollouts) after this many --agent-heartbeat intervals without a report")
 	f.DurationVar(&o.AgentHeartbeat, "agent-heartbeat", api.DefaultHeartbeat, "the agents' --heartbeat: how often an idle agent rewrites its report")
 	f.StringVar(&o.Listen, "listen", "", "HTTP address for /healthz, /metrics and /hooks/git (e.g. :8080 or 127.0.0.1:0)")

@@ -11,6 +11,7 @@ import (
 	"stoker.dev/stoker/agent"
 	"stoker.dev/stoker/kubeclient"
 	"stoker.dev/stoker/nodeops/kubedrain"
+	"stoker.dev/stoker/observe"
 	"stoker.dev/stoker/reconciler"
 	"stoker.dev/stoker/reconciler/httpserver"
 	"stoker.dev/stoker/reconciler/kubeinventory"
@@ -22,6 +23,8 @@ type kubeFlags struct {
 	kubeconfig  string
 	inCluster   bool
 	leaderElect bool
+	// logFormat is --log-format (text or json).
+	logFormat string
 	// drainBackoff is the agent's first drain retry delay.
 	drainBackoff time.Duration
 }
@@ -29,6 +32,7 @@ type kubeFlags struct {
 func (k *kubeFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file: enables Kubernetes mode")
 	f.BoolVar(&k.inCluster, "in-cluster", false, "use the in-cluster Kubernetes config (Kubernetes mode)")
+	f.StringVar(&k.logFormat, "log-format", "text", "log format: text or json (one object per line)")
 }
 
 func (k *kubeFlags) bindHub(f *pflag.FlagSet) {
@@ -40,7 +44,7 @@ func (k *kubeFlags) bindHub(f *pflag.FlagSet) {
 // component's entry for the command's Options, then wire (Kubernetes
 // mode) with the logger.
 func (k *kubeFlags) start(level, component string, wire func(*logrus.Logger) error) (logrus.FieldLogger, error) {
-	log, err := newLogger(level)
+	log, err := newLogger(level, k.logFormat)
 	if err != nil {
 		return nil, err
 	}
@@ -101,13 +105,10 @@ func (k *kubeFlags) wireAgent(_ context.Context, o *agent.Options, log *logrus.L
 	return nil
 }
 
-func newLogger(level string) (*logrus.Logger, error) {
-	l := logrus.New()
-	lv, err := logrus.ParseLevel(level)
+func newLogger(level, format string) (*logrus.Logger, error) {
+	l, err := observe.NewLogger(level, format)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
-	l.SetLevel(lv)
-	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
 	return l, nil
 }

@@ -30,17 +30,7 @@ func (e *exitError) Error() string { return e.err.Error() }
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := &cobra.Command{
-		Use:           "stoker",
-		Short:         "Git-driven, pull-based configuration for fleets of Linux nodes",
-		Version:       version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	for _, sub := range subcommands {
-		root.AddCommand(sub())
-	}
-	err := root.ExecuteContext(ctx)
+	err := execute(ctx, os.Args[1:])
 	if err == nil {
 		return
 	}
@@ -53,4 +43,36 @@ func main() {
 	}
 	fmt.Fprintln(os.Stderr, "stoker:", err)
 	os.Exit(2)
+}
+
+// newRoot builds the stoker command with every subcommand.
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "stoker",
+		Short:         "Git-driven, pull-based configuration for fleets of Linux nodes",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	for _, sub := range subcommands {
+		root.AddCommand(sub())
+	}
+	root.SetFlagErrorFunc(flagError)
+	documentEnv(root)
+	registerCompletions(root)
+	return root
+}
+
+// execute runs the command line args; STOKER_<FLAG> variables are bound
+// before it is parsed, so a variable satisfies a required flag and the
+// command line still wins.
+func execute(ctx context.Context, args []string) error {
+	root := newRoot()
+	root.SetArgs(args)
+	if c, _, err := root.Find(args); err == nil {
+		if err := bindEnv(c); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	}
+	return root.ExecuteContext(ctx)
 }

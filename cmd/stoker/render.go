@@ -15,7 +15,10 @@ func newRenderCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "render [DIR]",
 		Short: "Render one config per pool; --out writes pools/ and rendered/ exactly as on stoker/status",
-		Args:  cobra.MaximumNArgs(1),
+		Example: `  stoker render                 # the pools of the checkout in the current directory
+  stoker render ./config -o json
+  stoker render --out /tmp/status   # pools/ and rendered/ exactly as the hub writes stoker/status`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Dir = args[0]

@@ -13,7 +13,11 @@ func newStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status --repo URL",
 		Short: "Show pools and nodes from stoker/fleet, like `oc get mcp` and `oc get nodes`",
-		Args:  cobra.NoArgs,
+		Example: `  stoker status --repo ssh://git@git.example.com/fleet/config.git
+  stoker status worker -o wide --repo "$REPO"               # one pool, with reasons and sources
+  stoker status --repo "$REPO" -o json | jq '.pools[].conditions'
+  stoker status worker --repo "$REPO" --wait-for Updated --timeout 30m   # like kubectl wait`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Out = cmd.OutOrStdout()
 			return fleetview.RunStatus(cmd.Context(), o)

@@ -16,7 +16,10 @@ func newValidateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
 		Short: "Report every problem of a config repo checkout, with file and field; exit 1 on errors",
-		Args:  cobra.MaximumNArgs(1),
+		Example: `  stoker validate                 # the checkout in the current directory
+  stoker validate --strict ./config
+  stoker validate -o json . | jq -r '.problems[] | "::error file=\(.file),line=\(.line)::\(.field): \(.message)"'`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Dir = args[0]
@@ -33,5 +36,6 @@ func newValidateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat warnings (unknown keys and fields) as errors")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "output format: text, or json (file, line, field, message and severity of every problem, for CI annotations)")
 	return cmd
 }

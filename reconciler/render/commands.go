@@ -26,8 +26,21 @@ type ValidateOptions struct {
 	Dir string
 	// Strict turns warnings into errors.
 	Strict bool
+	// Output is "text" (default: one "file: field: message" per line and
+	// a summary) or "json" (a ValidateReport with each problem's line, for
+	// CI annotations).
+	Output string
 	// Stdout receives the problems and the summary.
 	Stdout io.Writer
+}
+
+// ValidateReport is `stoker validate -o json`.
+type ValidateReport struct {
+	Dir      string       `json:"dir"`
+	Valid    bool         `json:"valid"`
+	Errors   int          `json:"errors"`
+	Warnings int          `json:"warnings"`
+	Problems api.Problems `json:"problems"`
 }
 
 // RunValidate loads and renders Dir, prints every problem one per line
@@ -35,15 +48,42 @@ type ValidateOptions struct {
 // error wrapping ErrInvalid when there are errors.
 func RunValidate(ctx context.Context, opts ValidateOptions) error {
 	_ = ctx
+	dir := dirOr(opts.Dir)
+	switch opts.Output {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("unknown output format %q (want text or json)", opts.Output)
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("read %s: %w", dir, err)
+	} else if !st.IsDir() {
+		return fmt.Errorf("read %s: not a directory", dir)
+	}
 	repo, res, ps := loadAndRender(opts.Dir, opts.Strict)
-	for _, p := range ps {
-		fmt.Fprintln(opts.Stdout, p.String())
+	AddLines(os.DirFS(dir), ps)
+	n := len(ps.Errors())
+	if opts.Output == "json" {
+		rep := ValidateReport{Dir: dir, Valid: n == 0, Errors: n, Warnings: len(ps.Warnings()), Problems: ps}
+		if rep.Problems == nil {
+			rep.Problems = api.Problems{}
+		}
+		enc := json.NewEncoder(opts.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range ps {
+			fmt.Fprintln(opts.Stdout, p.String())
+		}
 	}
-	if n := len(ps.Errors()); n > 0 {
-		return fmt.Errorf("%s: %d error(s), %d warning(s): %w", dirOr(opts.Dir), n, len(ps.Warnings()), ErrInvalid)
+	if n > 0 {
+		return fmt.Errorf("%s: %d error(s), %d warning(s): %w", dir, n, len(ps.Warnings()), ErrInvalid)
 	}
-	fmt.Fprintf(opts.Stdout, "%s: ok: %d MachineConfig(s), %d pool(s) rendered, %d warning(s)\n",
-		dirOr(opts.Dir), len(repo.MachineConfigs), len(res.Pools), len(ps.Warnings()))
+	if opts.Output != "json" {
+		fmt.Fprintf(opts.Stdout, "%s: ok: %d MachineConfig(s), %d pool(s) rendered, %d warning(s)\n",
+			dir, len(repo.MachineConfigs), len(res.Pools), len(ps.Warnings()))
+	}
 	return nil
 }
 
