@@ -52,6 +52,17 @@ const interval = time.Second
 // every log is printed.
 func newFleet(t *testing.T, branches map[string]map[string]string) *demo.Fleet {
 	t.Helper()
+	f := newFleetNoHub(t, branches)
+	if _, err := f.StartHub(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// newFleetNoHub is newFleet without starting the hub (the test starts it
+// with its own flags).
+func newFleetNoHub(t *testing.T, branches map[string]map[string]string) *demo.Fleet {
+	t.Helper()
 	f, err := demo.NewFleet(t.TempDir(), stokerBin, interval)
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +81,6 @@ func newFleet(t *testing.T, branches map[string]map[string]string) *demo.Fleet {
 		if _, err := f.Commit(b, files, nil, "seed "+b); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := f.StartHub(); err != nil {
-		t.Fatal(err)
 	}
 	return f
 }
