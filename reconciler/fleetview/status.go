@@ -24,9 +24,17 @@ type StatusOptions struct {
 	RepoURL  string
 	WorkDir  string
 	Auth     gitsource.AuthOptions
-	Output   string // table, json or yaml
+	Output   string // table, wide, json or yaml
 	Watch    bool
 	Interval time.Duration
+	// Pools, when set, limits the output to these pools and their nodes
+	// (`stoker status worker`); an unknown pool is an error.
+	Pools []string
+	// WaitFor is a pool condition ("Updated", "Degraded=False", ...):
+	// status polls every Interval until every selected pool has it, then
+	// prints the fleet; after Timeout it fails, printing what it saw.
+	WaitFor string
+	Timeout time.Duration
 	// TrustHubKeys are the hub's public keys (as the agents'
 	// --trust-hub-key): the stoker/fleet head must be signed by one of
 	// them, and the output says which; otherwise status prints what it
@@ -90,11 +98,15 @@ func ReadFleet(ctx context.Context, repo gitsource.Repo) (*FleetView, error) {
 // WriteFleet prints v in format (table, json or yaml).
 func WriteFleet(w io.Writer, v *FleetView, format string, now time.Time) error {
 	switch format {
-	case "", "table":
+	case "", "table", "wide":
 		if v.Signature != "" {
 			fmt.Fprintf(w, "%s @ %s: %s\n\n", api.FleetBranch, Short(v.Commit), v.Signature)
 		}
-		if err := WritePoolTable(w, v.Pools, now); err != nil {
+		pools := WritePoolTable
+		if format == "wide" {
+			pools = WritePoolTableWide
+		}
+		if err := pools(w, v.Pools, now); err != nil {
 			return err
 		}
 		fmt.Fprintln(w)
@@ -131,7 +143,7 @@ func WriteFleet(w io.Writer, v *FleetView, format string, now time.Time) error {
 		_, err = w.Write(data)
 		return err
 	}
-	return fmt.Errorf("unknown output format %q (want table, json or yaml)", format)
+	return fmt.Errorf("unknown output format %q (want table, wide, json or yaml)", format)
 }
 
 // RunStatus prints the fleet once, or with Watch every time it changes.
@@ -166,6 +178,13 @@ func RunStatus(ctx context.Context, o StatusOptions) error {
 			return fmt.Errorf("status: --trust-hub-key: %w", err)
 		}
 	}
+	wantType, wantStatus, err := parseWaitFor(o.WaitFor)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	if o.WaitFor != "" {
+		return waitFor(ctx, o, repo, wantType, wantStatus)
+	}
 	last := ""
 	for {
 		head, err := repo.Head(ctx, api.FleetBranch)
@@ -175,6 +194,9 @@ func RunStatus(ctx context.Context, o StatusOptions) error {
 		if err == nil && head != last {
 			v, err := ReadFleet(ctx, repo)
 			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			if err := v.Select(o.Pools); err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
 			var verr error
