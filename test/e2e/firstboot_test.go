@@ -162,26 +162,34 @@ func TestFirstBootIgnition(t *testing.T) {
 	}
 	managed := []string{e2eFile, "/etc/systemd/system/e2e-hello.service"}
 	first := map[string]written{}
-	m := nspawn.Boot(t, nspawn.Options{
-		Name:  node,
-		Binds: []nspawn.Bind{{Source: filepath.Dir(stokerBin), Target: "/opt/stoker/bin", ReadOnly: true}},
-		Setup: func(root string) error {
-			run := func(stage string) error {
+	// ignite runs Ignition's fetch and files stages into a machine's root
+	// before its first boot; tamper, when set, changes the root after.
+	ignite := func(tag string, tamper func(root string) error) func(root string) error {
+		return func(root string) error {
+			for _, stage := range []string{"fetch", "files"} {
 				cmd := exec.Command(ign, "-platform", "file", "-stage", stage, "-root", root, "-log-to-stdout",
-					"-config-cache", filepath.Join(dir, "ignition.json"), "-state-file", filepath.Join(dir, "ignition-state"))
+					"-config-cache", filepath.Join(dir, tag+"-ignition.json"), "-state-file", filepath.Join(dir, tag+"-ignition-state"))
 				cmd.Env = append(os.Environ(), "IGNITION_CONFIG_FILE="+pointerFile)
 				out, err := cmd.CombinedOutput()
-				t.Logf("ignition %s:\n%s", stage, lastLines(string(out), 15))
+				t.Logf("%s: ignition %s:\n%s", tag, stage, lastLines(string(out), 15))
 				if err != nil {
 					return fmt.Errorf("ignition stage %s: %w", stage, err)
 				}
-				return nil
 			}
-			for _, stage := range []string{"fetch", "files"} {
-				if err := run(stage); err != nil {
+			if tamper != nil {
+				if err := tamper(root); err != nil {
 					return err
 				}
 			}
+			// First boot, as on a new machine: systemd applies the
+			// presets Ignition wrote (and makes a machine id).
+			return os.WriteFile(filepath.Join(root, "etc/machine-id"), []byte("uninitialized\n"), 0o444)
+		}
+	}
+	m := nspawn.Boot(t, nspawn.Options{
+		Name:  node,
+		Binds: []nspawn.Bind{{Source: filepath.Dir(stokerBin), Target: "/opt/stoker/bin", ReadOnly: true}},
+		Setup: ignite(node, func(root string) error {
 			for _, p := range managed {
 				fi, data, err := statRead(filepath.Join(root, p))
 				if err != nil {
@@ -189,10 +197,8 @@ func TestFirstBootIgnition(t *testing.T) {
 				}
 				first[p] = written{digest(data), fi.Mode(), fi.ModTime()}
 			}
-			// First boot, as on a new machine: systemd applies the
-			// presets Ignition wrote (and makes a machine id).
-			return os.WriteFile(filepath.Join(root, "etc/machine-id"), []byte("uninitialized\n"), 0o444)
-		},
+			return nil
+		}),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -206,7 +212,7 @@ func TestFirstBootIgnition(t *testing.T) {
 	// The node reports Done on the served config (and the hub agrees).
 	v, err := f.WaitFor(ctx, 3*time.Minute, func(v *fleetview.FleetView) bool {
 		n := nodeOf(v, node)
-		return n.State == api.StateDone && n.CurrentConfig == rendered && demo.Converged(v)
+		return n.State == api.StateDone && n.CurrentConfig == rendered && n.DesiredConfig == rendered && demo.Converged(v)
 	}, nil)
 	if err != nil {
 		t.Fatalf("node %s never Done on the served %s: %v\n%s", node, rendered, err, table(v))
@@ -253,6 +259,35 @@ func TestFirstBootIgnition(t *testing.T) {
 	hubLog, _ := os.ReadFile(filepath.Join(f.Dir, "logs", "hub.log"))
 	if strings.Contains(string(hubLog), token) {
 		t.Error("the token reached the hub's log")
+	}
+
+	// The seeded state is not trusted blindly: a machine whose disk does
+	// not match what was served (a file changed after Ignition) is
+	// Degraded with the drift named on its first start, and the agent
+	// leaves the file as found (drift policy report).
+	const bad = "firstboot-1"
+	mb := nspawn.Boot(t, nspawn.Options{
+		Name:  bad,
+		Binds: []nspawn.Bind{{Source: filepath.Dir(stokerBin), Target: "/opt/stoker/bin", ReadOnly: true}},
+		Setup: ignite(bad, func(root string) error {
+			return os.WriteFile(filepath.Join(root, e2eFile), []byte("changed after Ignition"), 0o644)
+		}),
+	})
+	if _, err := f.WaitFor(ctx, 3*time.Minute, func(v *fleetview.FleetView) bool {
+		n := nodeOf(v, bad)
+		return n.State == api.StateDegraded && len(n.Drift) > 0
+	}, nil); err != nil {
+		t.Fatalf("tampered node %s never Degraded with drift: %v\n%s", bad, err, mb.Journal(ctx, "stoker-agent.service"))
+	}
+	rb, err := f.Report(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb.CurrentConfig != rendered || len(rb.Drift) != 1 || rb.Drift[0].Path != e2eFile {
+		t.Errorf("tampered node: current %s, drift %+v", rb.CurrentConfig, rb.Drift)
+	}
+	if data, err := os.ReadFile(mb.Path(e2eFile)); err != nil || string(data) != "changed after Ignition" {
+		t.Errorf("%s on the tampered node = %q, %v: the agent rewrote it", e2eFile, data, err)
 	}
 }
 
