@@ -80,7 +80,7 @@ stoker_hub_pool_paused{pool="worker"} 1
 }
 
 // TestRunHubRemovesTempWorkDir: without --work-dir the hub's temporary Git
-// cache goes when the hub exits.
+// cache goes when the hub exits; hub.yaml on stoker/fleet names the build.
 func TestRunHubRemovesTempWorkDir(t *testing.T) {
 	srv := gitserver.New(t, gitserver.Daemon)
 	srv.SeedRepo(t, "config", map[string]string{"mc/50-x.yaml": fileMC("50-x", "worker", "/etc/x", "1")}, "main")
@@ -88,10 +88,14 @@ func TestRunHubRemovesTempWorkDir(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- RunHub(ctx, HubOptions{RepoURL: srv.URL("config"), Interval: time.Hour}) }()
+	go func() { done <- RunHub(ctx, HubOptions{RepoURL: srv.URL("config"), Interval: time.Hour, Version: "v-test"}) }()
 	waitFor(t, "the first reconcile", func() bool { return srv.Head(t, "config", api.FleetBranch) != "" })
 	if m, _ := filepath.Glob(filepath.Join(tmp, "stoker-hub-*")); len(m) != 1 {
 		t.Fatalf("work dirs while running: %v", m)
+	}
+	// The hub names its build on stoker/fleet, for `stoker version`.
+	if out, err := gitserver.Git(srv.Path("config"), nil, "show", api.FleetBranch+":"+api.HubFile); err != nil || !strings.Contains(out, "version: v-test") {
+		t.Fatalf("%s: %q %v", api.HubFile, out, err)
 	}
 	cancel()
 	if err := <-done; err != nil {

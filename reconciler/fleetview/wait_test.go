@@ -90,3 +90,25 @@ func TestStatusPoolFilterWideAndWait(t *testing.T) {
 		t.Fatalf("printed after the wait:\n%s", waited.String())
 	}
 }
+
+// TestVersionReadsHub: `stoker version -o json --repo` prints the client's
+// build and the hub's, read from hub.yaml on stoker/fleet.
+func TestVersionReadsHub(t *testing.T) {
+	srv := gitserver.New(t, gitserver.Daemon)
+	files := fleetFiles(t, metav1.ConditionTrue)
+	files[api.HubFile] = "version: v9.8.7\nrevision: abcdef0123\ngoVersion: go1.26\n"
+	srv.SeedRepo(t, "config", files, api.FleetBranch)
+	var out bytes.Buffer
+	err := RunVersion(context.Background(), VersionOptions{Client: api.HubInfo{Version: "v1.0.0", GoVersion: "go1.26"},
+		RepoURL: srv.URL("config"), Output: "json", Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"version": "v9.8.7"`) || !strings.Contains(out.String(), `"version": "v1.0.0"`) {
+		t.Fatalf("version -o json:\n%s", out.String())
+	}
+	out.Reset()
+	if err := RunVersion(context.Background(), VersionOptions{Client: api.HubInfo{Version: "v1.0.0"}, Out: &out}); err != nil || !strings.HasPrefix(out.String(), "Client: v1.0.0") {
+		t.Fatalf("version: %v %q", err, out.String())
+	}
+}
