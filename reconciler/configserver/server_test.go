@@ -328,3 +328,21 @@ func TestListenRefuses(t *testing.T) {
 		t.Fatalf("plain http without token: %d", resp.StatusCode)
 	}
 }
+
+// TestTokenRotation: the token file is re-read on every request, so
+// removing the old line ends the overlap without a restart.
+func TestTokenRotation(t *testing.T) {
+	s := startServer(t, nil)
+	if code, _ := s.get(t, http.MethodGet, "/config/worker", tokenOld, accept36); code != http.StatusOK {
+		t.Fatalf("old token during the overlap: %d", code)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "tokens", "worker"), []byte(tokenNew+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := s.get(t, http.MethodGet, "/config/worker", tokenOld, accept36); code != http.StatusForbidden || len(body) != 0 {
+		t.Fatalf("old token after the rotation: %d %q", code, body)
+	}
+	if code, _ := s.get(t, http.MethodGet, "/config/worker", tokenNew, accept36); code != http.StatusOK {
+		t.Fatalf("new token after the rotation: %d", code)
+	}
+}
