@@ -7,8 +7,8 @@ import (
 
 	"github.com/coreos/go-semver/semver"
 	ign22 "github.com/coreos/ignition/config/v2_2/types"
-	ign35 "github.com/coreos/ignition/v2/config/v3_5/types"
 	ign34 "github.com/coreos/ignition/v2/config/v3_4/types"
+	ign35 "github.com/coreos/ignition/v2/config/v3_5/types"
 )
 
 // TestNegotiate follows MCO's detectSpecVersionFromAcceptHeader
@@ -17,7 +17,7 @@ import (
 func TestNegotiate(t *testing.T) {
 	for _, tc := range []struct {
 		name, accept, want string
-		err              bool
+		err                bool
 	}{
 		{"ignition v2.26", "application/vnd.coreos.ignition+json;version=3.6.0, */*;q=0.1", "3.5.0", false},
 		{"ignition asks 3.5", "application/vnd.coreos.ignition+json;version=3.5.0, */*;q=0.1", "3.5.0", false},
