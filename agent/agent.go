@@ -104,6 +104,10 @@ type Options struct {
 	Once bool
 	// Version is reported as agentVersion.
 	Version string
+	// Listen, when set, serves /metrics and /healthz on this address
+	// ("127.0.0.1:0" picks a port; OnListen gets the bound address).
+	Listen   string
+	OnListen func(addr string)
 	// ReportBackoff is the first retry delay of a failed report push.
 	ReportBackoff time.Duration
 	// Backoff paces retries after a failed pass (Git unreachable, a
@@ -155,6 +159,7 @@ func (d *desired) name() string {
 
 type agent struct {
 	o         Options
+	observer  *observer // nil without --listen
 	log       logrus.FieldLogger
 	applier   *nodeops.Applier
 	status    gitsource.Repo
@@ -182,6 +187,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer unlock()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	if a.observer, err = startObserver(sctx, &o); err != nil {
+		return fmt.Errorf("agent: --listen: %w", err)
+	}
 	return a.run(ctx)
 }
 
@@ -368,6 +378,7 @@ func (a *agent) run(ctx context.Context) error {
 	backoff := a.o.Backoff
 	for {
 		idle, err := a.lockedTick(ctx)
+		a.observer.step(err)
 		if a.o.Once && idle {
 			a.drift.check(ctx) // one drift check before the final report
 		}

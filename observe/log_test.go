@@ -3,8 +3,10 @@ package observe
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewLoggerFormats(t *testing.T) {
@@ -28,5 +30,23 @@ func TestNewLoggerFormats(t *testing.T) {
 	}
 	if _, err := NewLogger("info", "xml"); err == nil || !strings.Contains(err.Error(), "--log-format") {
 		t.Fatalf("bad format: %v", err)
+	}
+}
+
+func TestHealthWindow(t *testing.T) {
+	h := NewHealth(time.Minute)
+	now := time.Now()
+	h.now = func() time.Time { return now }
+	if err := h.check(); err != nil {
+		t.Fatal(err)
+	}
+	h.Record(errors.New("git down"))
+	now = now.Add(2 * time.Minute)
+	if err := h.check(); err == nil || !strings.Contains(err.Error(), "git down") {
+		t.Fatalf("stale health: %v", err)
+	}
+	h.Record(nil)
+	if err := h.check(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -24,7 +24,7 @@ func newAgentCmd() *cobra.Command {
 		Short: "Apply this node's rendered config from stoker/status safely and report to stoker/reports/<node>",
 		Example: `  # a host without Kubernetes, labels from the command line
   stoker agent --repo ssh://git@git.example.com/fleet/config.git --node "$(hostname)" \
-    --labels node-role.kubernetes.io/worker=
+    --labels node-role.kubernetes.io/worker= --listen 127.0.0.1:9101
   # every flag from the environment (systemd EnvironmentFile, a DaemonSet)
   STOKER_REPO=https://git.example.com/fleet/config.git STOKER_NODE=worker-0 stoker agent`,
 		Args: cobra.NoArgs,
@@ -70,6 +70,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&o.SignKeyFile, "sign-key", "", "this node's SSH private key: sign every report commit with it")
 	f.BoolVar(&o.Once, "once", false, "return once the node is converged (exit 0), failed or Degraded (exit 1), or a permanent error stops it (exit 2), instead of polling")
 	f.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
+	f.StringVar(&o.Listen, "listen", "", "HTTP address for /metrics and /healthz (e.g. 127.0.0.1:9101; empty: none)")
 	o.Auth.BindFlags(f)
 	kube.bind(f)
 	_ = cmd.MarkFlagRequired("repo")
