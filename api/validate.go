@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 	"github.com/coreos/ignition/v2/config/validate"
@@ -267,9 +268,10 @@ func checkResource(ps *Problems, field string, r ign3types.Resource, max int64) 
 		switch *r.Compression {
 		case "":
 		case "gzip":
-			zr, err := gzip.NewReader(bytes.NewReader(du.Data))
+			zr, err := pooledGzipReader(du.Data)
 			if err == nil {
 				size, err = io.Copy(io.Discard, io.LimitReader(zr, max+1))
+				gzipReaders.Put(zr)
 			}
 			if err != nil {
 				problemf(ps, field+".source", "bad gzip data: %v", err)
@@ -283,6 +285,23 @@ func checkResource(ps *Problems, field string, r ign3types.Resource, max int64) 
 		problemf(ps, field+".source", "contents expand to more than %d bytes, the per-file limit", max)
 	}
 	return size
+}
+
+// gzipReaders are reused: a gzip.Reader holds a 32 KiB window, and every
+// gzipped file of every MachineConfig is measured.
+var gzipReaders sync.Pool
+
+// pooledGzipReader is gzip.NewReader(bytes.NewReader(data)) with a reader
+// from gzipReaders; put it back when done.
+func pooledGzipReader(data []byte) (*gzip.Reader, error) {
+	if zr, ok := gzipReaders.Get().(*gzip.Reader); ok {
+		if err := zr.Reset(bytes.NewReader(data)); err != nil {
+			gzipReaders.Put(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return gzip.NewReader(bytes.NewReader(data))
 }
 
 // redactURL keeps the scheme and host of a URL for the message but never

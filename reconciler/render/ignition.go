@@ -32,6 +32,17 @@ const configField = "spec.config"
 // spec.config, as MCO logs them; everything else Ignition refuses is an
 // error.
 func ParseIgnition(raw []byte) (ign3types.Config, api.Problems) {
+	// Most configs are spec 3: decoded straight into the 3.5 types, their
+	// version is read from there, without a first pass for the version
+	// alone. Anything else (spec 2, a missing or bad version, a config
+	// the 3.5 types cannot hold, any unknown, duplicate or wrongly cased
+	// key, which the case-blind probe below might read differently) takes
+	// the path below, which gives the same result for spec 3 configs.
+	if cfg, strictErrs, err := decodeIgnition3(raw); err == nil && len(strictErrs) == 0 {
+		if v, err := semver.NewVersion(cfg.Ignition.Version); err == nil && v.Major == 3 && v.Minor <= 5 && v.PreRelease == "" && v.Metadata == "" {
+			return validateIgnition3(cfg, strictErrs)
+		}
+	}
 	var probe struct {
 		Ignition struct {
 			Version *string `json:"version"`
@@ -175,11 +186,23 @@ func warningAt(field, format string, args ...any) api.Problems {
 // checked against 3.5, so a newer key in an older config is used rather
 // than ignored.
 func parseIgnition3(raw []byte) (ign3types.Config, api.Problems) {
-	var cfg ign3types.Config
-	strictErrs, err := strictUnmarshal(raw, &cfg)
+	cfg, strictErrs, err := decodeIgnition3(raw)
 	if err != nil {
 		return ign3types.Config{}, errorAt(configField, "parse Ignition config: %s", typeError(err))
 	}
+	return validateIgnition3(cfg, strictErrs)
+}
+
+// decodeIgnition3 decodes raw into the 3.5 types, strictly: strictErrs are
+// the unknown and duplicate keys.
+func decodeIgnition3(raw []byte) (cfg ign3types.Config, strictErrs []error, err error) {
+	strictErrs, err = strictUnmarshal(raw, &cfg)
+	return cfg, strictErrs, err
+}
+
+// validateIgnition3 reports a decoded spec 3 config's unknown keys and
+// runs Ignition's validation on it once, at spec 3.5.
+func validateIgnition3(cfg ign3types.Config, strictErrs []error) (ign3types.Config, api.Problems) {
 	var ps api.Problems
 	for _, se := range strictErrs {
 		if fe, ok := se.(interface{ FieldPath() string }); ok && fe.FieldPath() != "" {

@@ -231,25 +231,28 @@ type document struct {
 var docSep = regexp.MustCompile(`^---(\s|#|$)`)
 
 // splitDocuments splits a YAML stream on "---" lines, remembering where
-// each document starts so syntax errors can name the file's line.
+// each document starts so syntax errors can name the file's line. The
+// documents are slices of data, not copies.
 func splitDocuments(data []byte) []document {
 	var docs []document
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	var cur bytes.Buffer
-	start := 1
-	for i, ln := range lines {
-		trimmed := bytes.TrimRight(ln, "\r\n")
+	start, from, line := 1, 0, 0
+	for off := 0; off < len(data); {
+		end := len(data)
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+			end = off + i + 1
+		}
+		line++
+		trimmed := bytes.TrimRight(data[off:end], "\r\n")
 		if docSep.Match(trimmed) || bytes.Equal(trimmed, []byte("...")) {
-			docs = append(docs, document{data: append([]byte(nil), cur.Bytes()...), line: start})
-			cur.Reset()
+			docs = append(docs, document{data: data[from:off:off], line: start})
 			// Keep the line count: content after "---" on the same line
 			// is rare and not supported; keep an empty line in its place.
-			start = i + 2
-			continue
+			start = line + 1
+			from = end
 		}
-		cur.Write(ln)
+		off = end
 	}
-	docs = append(docs, document{data: cur.Bytes(), line: start})
+	docs = append(docs, document{data: data[from:len(data):len(data)], line: start})
 	return docs
 }
 
