@@ -165,3 +165,22 @@ func messages(h *logtest.Hook) []string {
 }
 
 var _ = time.Second
+
+// TestHubWatches: the webhook's branch filter is the default branch, the
+// pools' source branches as of the last render, previews and the hub's
+// and reports' branches.
+func TestHubWatches(t *testing.T) {
+	e := newFleetEnv(t, map[string]string{
+		"pools/worker.yaml": workerPool(false, 1),
+		"pools/canary.yaml": canaryPool,
+		"mc/50-x.yaml":      fileMC("50-x", "worker", "/etc/x", "1"),
+	})
+	e.hub.cfg.Previews = []string{"preview/*"}
+	e.reconcile()
+	for b, want := range map[string]bool{"main": true, "canary": true, "preview/a": true, "stoker/reports/w1": true,
+		"feature": false, "stoker/preview/x": false} {
+		if got := e.hub.Watches(b); got != want {
+			t.Errorf("Watches(%q) = %v, want %v", b, got, want)
+		}
+	}
+}

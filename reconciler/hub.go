@@ -71,6 +71,8 @@ type Hub struct {
 	lastFingerprint string
 	// sourceBranches seen at the last render, checked for changes too.
 	sourceBranches []string
+	// watched mirrors sourceBranches for the webhook (Watches).
+	watched watchedBranches
 	reportCache    map[string]*api.Report // by report commit
 	treeCache      map[string]loaded      // by config commit
 	previews       previewState

@@ -136,6 +136,7 @@ func (h *Hub) render(ctx context.Context, rf refs) (*renderState, error) {
 	}
 	sort.Strings(sources)
 	h.sourceBranches = sources
+	h.watched.set(sources)
 	return rs, nil
 }
 

@@ -137,10 +137,11 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		return err
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := httpserver.NewMetrics(reg)
 	hub := NewHub(HubConfig{
 		Config: cfgRepo, Status: statusRepo, Reports: reportsRepo,
 		Branch: o.Branch, Path: o.Path, Inventory: o.Inventory,
-		Load: render.LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: httpserver.NewMetrics(reg), Previews: o.Previews,
+		Load: render.LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: metrics, Previews: o.Previews,
 		Build: api.HubInfo(observe.Build(o.Version)),
 		Trust: hubTrust, UnreachableAfter: unreachableAfter(o.UnreachableAfter, o.AgentHeartbeat),
 	})
@@ -177,6 +178,8 @@ func RunHub(ctx context.Context, o HubOptions) error {
 			Gatherer:      reg,
 			WebhookSecret: func() []byte { return httpserver.ReadSecretFile(o.WebhookSecretFile) },
 			Trigger:       onWebhook,
+			Watched:       hub.Watches,
+			Metrics:       metrics,
 			Log:           o.Log,
 		})
 		if err != nil {

@@ -35,6 +35,12 @@ type Options struct {
 	// so the sender retries.
 	WebhookSecret func() []byte
 	Trigger       func() error
+	// Watched says whether a push to a branch concerns the hub (nil: every
+	// push does); other pushes and non-push events are answered 200 and
+	// trigger nothing.
+	Watched func(branch string) bool
+	// Metrics counts webhooks (nil: not counted).
+	Metrics *Metrics
 	// Limits bound every connection; zero fields take DefaultLimits'.
 	Limits Limits
 	// Log receives one line per rejected webhook; nil discards.
@@ -122,7 +128,8 @@ func Listen(o Options) (*Server, error) {
 	mux.HandleFunc("/healthz", o.Health.healthz(o.HealthMaxAge))
 	mux.HandleFunc("/readyz", o.Health.readyz(o.HealthMaxAge))
 	mux.Handle("/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
-	mux.Handle("/hooks/git", webhookHandler(o.WebhookSecret, o.Trigger, lim.MaxBodyBytes, log))
+	mux.Handle("/hooks/git", hook{secret: o.WebhookSecret, trigger: o.Trigger, maxBody: lim.MaxBodyBytes, log: log,
+		watched: o.Watched, metrics: o.Metrics}.handler())
 	return &Server{ln: netutil.LimitListener(ln, lim.MaxConns), srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,

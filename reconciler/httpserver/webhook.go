@@ -28,7 +28,8 @@ var errBadSignature = errors.New("webhook signature or token does not match")
 // verifyWebhook checks a push webhook from GitHub (X-Hub-Signature-256 or
 // X-Hub-Signature, HMAC of the body), Gitea/Forgejo/Gogs (X-Gitea-Signature
 // and friends, hex HMAC-SHA256) or GitLab (X-Gitlab-Token, the secret
-// itself). With no secret configured every request is refused: an open
+// itself), Bitbucket (X-Hub-Signature sha256=) or Azure DevOps (basic
+// auth, the secret as password). With no secret configured every request is refused: an open
 // endpoint that makes the hub fetch is a denial-of-service lever.
 func verifyWebhook(r *http.Request, body, secret []byte) error {
 	if len(secret) == 0 {
@@ -44,10 +45,21 @@ func verifyWebhook(r *http.Request, body, secret []byte) error {
 		}
 	}
 	if sig := h.Get("X-Hub-Signature"); sig != "" {
+		// Bitbucket signs with SHA-256 under GitHub's old header name.
+		if hexSig, ok := strings.CutPrefix(sig, "sha256="); ok {
+			return checkHMAC(sha256.New, secret, body, hexSig)
+		}
 		return checkHMAC(sha1.New, secret, body, strings.TrimPrefix(sig, "sha1="))
 	}
 	if tok := h.Get("X-Gitlab-Token"); tok != "" {
 		if subtle.ConstantTimeCompare([]byte(tok), secret) == 1 {
+			return nil
+		}
+		return errBadSignature
+	}
+	// Azure DevOps service hooks send the secret as basic auth's password.
+	if _, pass, ok := r.BasicAuth(); ok {
+		if subtle.ConstantTimeCompare([]byte(pass), secret) == 1 {
 			return nil
 		}
 		return errBadSignature
@@ -73,6 +85,25 @@ func checkHMAC(newHash func() hash.Hash, secret, body []byte, hexSig string) err
 // read through http.MaxBytesReader (over maxBody: 413); every rejected
 // request is logged once, with the client and why.
 func webhookHandler(secret func() []byte, trigger func() error, maxBody int64, log logrus.FieldLogger) http.HandlerFunc {
+	return hook{secret: secret, trigger: trigger, maxBody: maxBody, log: log}.handler()
+}
+
+// hook is the webhook endpoint's configuration.
+type hook struct {
+	secret  func() []byte
+	trigger func() error
+	maxBody int64
+	log     logrus.FieldLogger
+	// watched says whether a push to branch concerns the hub; nil: all do.
+	watched func(branch string) bool
+	metrics *Metrics
+}
+
+// handler answers a verified push to a watched branch with 202 and a
+// reconcile; any other verified event (a GitHub ping, an issue, a push to
+// a branch the hub does not read) with 200 and no fetch.
+func (k hook) handler() http.HandlerFunc {
+	secret, trigger, maxBody, log := k.secret, k.trigger, k.maxBody, k.log
 	return func(w http.ResponseWriter, r *http.Request) {
 		reject := func(status int, why string) {
 			log.WithFields(logrus.Fields{"remote": r.RemoteAddr, "status": status, "event": eventOf(r)}).
@@ -98,9 +129,18 @@ func webhookHandler(secret func() []byte, trigger func() error, maxBody int64, l
 			return
 		}
 		if err := verifyWebhook(r, body, secret()); err != nil {
+			k.metrics.ObserveWebhook(parsePush(r.Header, nil).forge, "rejected")
 			reject(http.StatusUnauthorized, err.Error())
 			return
 		}
+		ev := parsePush(r.Header, body)
+		if why := k.ignore(ev); why != "" {
+			k.metrics.ObserveWebhook(ev.forge, "ignored")
+			log.WithFields(logrus.Fields{"forge": ev.forge, "event": ev.event}).Debug("webhook ignored: " + why)
+			_, _ = io.WriteString(w, "ignored: "+why+"\n")
+			return
+		}
+		k.metrics.ObserveWebhook(ev.forge, "triggered")
 		if err := trigger(); err != nil {
 			log.WithError(err).Warn("webhook verified but not recorded; answered 503 so the sender retries")
 			http.Error(w, "reconcile not triggered, retry: "+err.Error(), http.StatusServiceUnavailable)
