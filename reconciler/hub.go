@@ -72,11 +72,11 @@ type Hub struct {
 	// sourceBranches seen at the last render, checked for changes too.
 	sourceBranches []string
 	// watched mirrors sourceBranches for the webhook (Watches).
-	watched watchedBranches
-	reportCache    map[string]*api.Report // by report commit
-	treeCache      map[string]loaded      // by config commit
-	previews       previewState
-	trust          trustState
+	watched     watchedBranches
+	reportCache map[string]*api.Report // by report commit
+	treeCache   map[string]loaded      // by config commit
+	previews    previewState
+	trust       trustState
 	// snap is stoker/status for the config server (firstboot.go).
 	snap atomic.Pointer[configserver.Snapshot]
 }

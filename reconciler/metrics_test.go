@@ -88,7 +88,9 @@ func TestRunHubRemovesTempWorkDir(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- RunHub(ctx, HubOptions{RepoURL: srv.URL("config"), Interval: time.Hour, Version: "v-test"}) }()
+	go func() {
+		done <- RunHub(ctx, HubOptions{RepoURL: srv.URL("config"), Interval: time.Hour, Version: "v-test"})
+	}()
 	waitFor(t, "the first reconcile", func() bool { return srv.Head(t, "config", api.FleetBranch) != "" })
 	if m, _ := filepath.Glob(filepath.Join(tmp, "stoker-hub-*")); len(m) != 1 {
 		t.Fatalf("work dirs while running: %v", m)
