@@ -20,16 +20,22 @@ type observer struct {
 	onListen func(string)
 }
 
-// startObserver serves Options.Listen until ctx ends; nil when Listen is
-// empty (every method of a nil observer does nothing).
+// startObserver notifies systemd and serves Options.Listen until ctx ends
+// (no server when Listen is empty).
 func startObserver(ctx context.Context, o *Options) (*observer, error) {
+	health := observe.NewHealth(3*o.Interval + 5*time.Minute)
+	// Type=notify: ready now. The watchdog is pinged while the process
+	// runs, not gated on the loop: a drain or an apply may rightly take
+	// longer than any health window, and killing the agent mid-step
+	// would only make it recover the same step.
+	observe.NotifySystemd(ctx, nil)
 	if o.Listen == "" {
-		return nil, nil
+		return &observer{health: health}, nil
 	}
 	reg := prometheus.NewRegistry()
 	observe.RegisterBuildInfo(reg, "agent", observe.Build(o.Version))
 	ob := &observer{
-		health: observe.NewHealth(3*o.Interval + 5*time.Minute),
+		health: health,
 		ticks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stoker_agent_steps_total", Help: "Agent loop steps by result (success, error).",
 		}, []string{"result"}),
@@ -55,6 +61,9 @@ func (ob *observer) step(err error) {
 		return
 	}
 	ob.health.Record(err)
+	if ob.ticks == nil {
+		return
+	}
 	if err != nil {
 		ob.ticks.WithLabelValues("error").Inc()
 		return

@@ -254,6 +254,9 @@ func RunHub(ctx context.Context, o HubOptions) error {
 			}
 		}
 	}
+	// Type=notify: ready once listening; the watchdog is pinged while the
+	// hub is alive as /healthz sees it.
+	observe.NotifySystemd(ctx, func() error { return healthy.Alive(o.HealthWindow) })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -247,6 +247,15 @@ func latest(ts ...time.Time) time.Time {
 // healthz (liveness) fails once the hub is stuck: no successful reconcile
 // for maxAge (counting from start, or from taking the lead), or, standing
 // by, no Lease read for maxAge.
+// Alive returns nil while /healthz would answer 200 with maxAge, else why
+// not (the systemd watchdog pings only while it is nil).
+func (h *Health) Alive(maxAge time.Duration) error {
+	if alive, _, msg := h.check(maxAge); !alive {
+		return errors.New(msg)
+	}
+	return nil
+}
+
 func (h *Health) healthz(maxAge time.Duration) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		alive, _, msg := h.check(maxAge)
