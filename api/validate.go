@@ -14,7 +14,9 @@ import (
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 	"github.com/coreos/ignition/v2/config/validate"
+	vpath "github.com/coreos/vcontext/path"
 	"github.com/coreos/vcontext/report"
+	vvalidate "github.com/coreos/vcontext/validate"
 	"github.com/vincent-petithory/dataurl"
 )
 
@@ -406,7 +408,28 @@ func ValidateKernelType(kt, field string) Problems {
 // warnings with field paths under field. raw, when not nil, is the JSON cfg
 // came from, which adds unknown-key warnings.
 func IgnitionProblems(cfg ign3types.Config, raw []byte, field string) Problems {
-	return ReportProblems(validate.ValidateWithContext(cfg, raw), field)
+	if raw != nil {
+		return ReportProblems(validate.ValidateWithContext(cfg, raw), field)
+	}
+	return ReportProblems(ValidateIgnitionConfig(cfg), field)
+}
+
+// ValidateIgnitionConfig is Ignition's validate.ValidateWithContext(cfg,
+// nil) in one walk of cfg instead of two: that function walks cfg with
+// vcontext's DefaultValidator (every Validate method), then again with
+// Ignition's ValidateDups. The walk visits the same values in the same
+// order whatever the validator, so running both at each value and keeping
+// their reports apart gives the same entries in the same order
+// (TestValidateIgnitionConfigMatchesIgnition holds it to that).
+func ValidateIgnitionConfig(cfg ign3types.Config) report.Report {
+	var own, dups report.Report
+	vvalidate.ValidateCustom(cfg, "json", func(v reflect.Value, c vpath.ContextPath) report.Report {
+		own.Merge(vvalidate.DefaultValidator(v, c))
+		dups.Merge(validate.ValidateDups(v, c))
+		return report.Report{}
+	})
+	own.Merge(dups)
+	return own
 }
 
 // ReportProblems converts an Ignition report into Problems under field.

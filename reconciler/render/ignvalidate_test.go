@@ -1,0 +1,91 @@
+package render
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/coreos/ignition/v2/config/validate"
+	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
+	"sigs.k8s.io/yaml"
+
+	"stoker.dev/stoker/api"
+)
+
+// TestValidateIgnitionConfigMatchesIgnition holds api.ValidateIgnitionConfig
+// (Ignition's validators in one walk) to Ignition's own
+// validate.ValidateWithContext(cfg, nil): the same report, entry by entry
+// in the same order, on every config of the corpus (valid and invalid) and
+// of the MCO conformance cases, and on configs with duplicates and invalid
+// entries in several lists.
+func TestValidateIgnitionConfigMatchesIgnition(t *testing.T) {
+	var cfgs []ign3types.Config
+	collect := func(data []byte) {
+		for _, doc := range splitDocuments(data) {
+			js, err := yaml.YAMLToJSON(doc.data)
+			if err != nil {
+				continue
+			}
+			var obj struct {
+				Kind string `json:"kind"`
+				Spec struct {
+					Config json.RawMessage `json:"config"`
+				} `json:"spec"`
+			}
+			if json.Unmarshal(js, &obj) != nil || obj.Kind != "MachineConfig" || len(obj.Spec.Config) == 0 {
+				continue
+			}
+			var cfg ign3types.Config
+			if json.Unmarshal(obj.Spec.Config, &cfg) == nil {
+				// As written, and at the version Stoker validates it.
+				cfgs = append(cfgs, cfg)
+				cfg.Ignition.Version = api.IgnitionVersion
+				cfgs = append(cfgs, cfg)
+			}
+		}
+	}
+	for _, sub := range []string{"valid", "invalid"} {
+		for _, data := range corpusFiles(t, sub) {
+			collect(data)
+		}
+	}
+	_ = filepath.WalkDir(conformanceDir(t), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Ext(p) == ".yaml" {
+			if b, err := os.ReadFile(p); err == nil {
+				collect(b)
+			}
+		}
+		return nil
+	})
+	var dup ign3types.Config
+	if err := json.Unmarshal([]byte(`{"ignition":{"version":"3.5.0"},
+		"storage":{"files":[{"path":"/etc/a"},{"path":"/etc/a","mode":-1},{"path":"rel"}],
+		"links":[{"path":"/etc/a"},{"path":"/etc/l"}],"directories":[{"path":"/etc/l"},{"path":"/etc/d","mode":99999}]},
+		"systemd":{"units":[{"name":"a.service","dropins":[{"name":"x.conf"},{"name":"x.conf"}]},{"name":"a.service"},{"name":"bad"}]},
+		"passwd":{"users":[{"name":"core"},{"name":"core"}],"groups":[{"name":"g"},{"name":"g"}]}}`), &dup); err != nil {
+		t.Fatal(err)
+	}
+	cfgs = append(cfgs, dup, ign3types.Config{})
+	dup.Ignition.Version = api.IgnitionVersion
+	cfgs = append(cfgs, dup)
+	errs, ok := 0, 0
+	for _, cfg := range cfgs {
+		want := validate.ValidateWithContext(cfg, nil)
+		got := api.ValidateIgnitionConfig(cfg)
+		if !reflect.DeepEqual(want, got) {
+			b, _ := json.Marshal(cfg)
+			t.Errorf("reports differ on %s:\nIgnition %v\nStoker   %v", b, want, got)
+		}
+		if want.IsFatal() {
+			errs++
+		} else {
+			ok++
+		}
+	}
+	if ok < 40 || errs < 40 {
+		t.Fatalf("only %d accepted and %d refused configs compared", ok, errs)
+	}
+	t.Logf("%d accepted and %d refused configs compared", ok, errs)
+}
