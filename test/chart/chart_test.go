@@ -401,6 +401,8 @@ func TestInstall(t *testing.T) {
 		}
 	}
 
+	t.Run("config server", func(t *testing.T) { installConfigServer(ctx, t, admin, kubeconfig) })
+
 	t.Run("access review", func(t *testing.T) {
 		for _, tc := range []struct {
 			sa      string
