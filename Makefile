@@ -19,6 +19,11 @@ help: ## Show this help.
 build: ## Build bin/stoker.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stoker
 
+.PHONY: build-agent
+build-agent: ## Agent-only builds: bin/stoker-agent (no Kubernetes mode, for hosts) and bin/stoker-agent-kube (the DaemonSet's).
+	CGO_ENABLED=0 $(GO) build -trimpath -tags agentonly,nokube -ldflags '$(LDFLAGS)' -o bin/stoker-agent ./cmd/stoker
+	CGO_ENABLED=0 $(GO) build -trimpath -tags agentonly -ldflags '$(LDFLAGS)' -o bin/stoker-agent-kube ./cmd/stoker
+
 .PHONY: demo
 demo: build ## A local fleet (Git server, hub, 4 agents) walking a rollout; under 2 minutes.
 	$(BIN) demo
@@ -32,6 +37,8 @@ fmt-check: ## Fail if gofmt would change a file.
 vet: ## go vet every package (including e2e-tagged tests).
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags e2e ./test/...
+	$(GO) vet -tags agentonly,nokube ./cmd/stoker
+	$(GO) vet -tags agentonly ./cmd/stoker
 
 .PHONY: lint
 lint: fmt-check vet ## fmt check and vet (staticcheck too when installed).
