@@ -14,9 +14,7 @@ import (
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 	"github.com/coreos/ignition/v2/config/validate"
-	vpath "github.com/coreos/vcontext/path"
 	"github.com/coreos/vcontext/report"
-	vvalidate "github.com/coreos/vcontext/validate"
 	"github.com/vincent-petithory/dataurl"
 )
 
@@ -412,24 +410,6 @@ func IgnitionProblems(cfg ign3types.Config, raw []byte, field string) Problems {
 		return ReportProblems(validate.ValidateWithContext(cfg, raw), field)
 	}
 	return ReportProblems(ValidateIgnitionConfig(cfg), field)
-}
-
-// ValidateIgnitionConfig is Ignition's validate.ValidateWithContext(cfg,
-// nil) in one walk of cfg instead of two: that function walks cfg with
-// vcontext's DefaultValidator (every Validate method), then again with
-// Ignition's ValidateDups. The walk visits the same values in the same
-// order whatever the validator, so running both at each value and keeping
-// their reports apart gives the same entries in the same order
-// (TestValidateIgnitionConfigMatchesIgnition holds it to that).
-func ValidateIgnitionConfig(cfg ign3types.Config) report.Report {
-	var own, dups report.Report
-	vvalidate.ValidateCustom(cfg, "json", func(v reflect.Value, c vpath.ContextPath) report.Report {
-		own.Merge(vvalidate.DefaultValidator(v, c))
-		dups.Merge(validate.ValidateDups(v, c))
-		return report.Report{}
-	})
-	own.Merge(dups)
-	return own
 }
 
 // ReportProblems converts an Ignition report into Problems under field.
