@@ -77,6 +77,14 @@ stoker_hub_pool_paused{pool="worker"} 1
 	if got := promtest.ToFloat64(e.hub.cfg.Metrics.NodesGauge(string(api.StateUnreachable))); got != 0 {
 		t.Fatalf("unreachable nodes %v", got)
 	}
+	// An hour later without reports (unreachable after a minute): both
+	// nodes are counted unreachable.
+	e.hub.cfg.UnreachableAfter = time.Minute
+	e.now = e.now.Add(time.Hour)
+	e.reconcile()
+	if got := promtest.ToFloat64(e.hub.cfg.Metrics.NodesGauge(string(api.StateUnreachable))); got != 2 {
+		t.Fatalf("stoker_hub_nodes{state=\"Unreachable\"} = %v, want 2", got)
+	}
 }
 
 // TestRunHubRemovesTempWorkDir: without --work-dir the hub's temporary Git

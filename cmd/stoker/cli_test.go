@@ -113,3 +113,15 @@ func TestHubIntervalDefaultShown(t *testing.T) {
 		t.Fatalf("hub --interval default %v", f)
 	}
 }
+
+// TestLogFormatFlag: hub and agent take --log-format text|json; another
+// value is refused before anything starts.
+func TestLogFormatFlag(t *testing.T) {
+	for _, args := range [][]string{{"hub"}, {"agent", "--node", "n1"}} {
+		cmd := args[0]
+		err := execute(context.Background(), append(args, "--repo", "git://127.0.0.1:1/none.git", "--log-format", "xml"))
+		if err == nil || !strings.Contains(err.Error(), "--log-format") {
+			t.Fatalf("%s --log-format xml: %v", cmd, err)
+		}
+	}
+}
