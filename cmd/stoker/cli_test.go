@@ -125,3 +125,13 @@ func TestLogFormatFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvSatisfiesRequiredFlag: STOKER_REPO stands for the required --repo.
+func TestEnvSatisfiesRequiredFlag(t *testing.T) {
+	t.Setenv("STOKER_REPO", "git://127.0.0.1:1/none.git")
+	t.Setenv("STOKER_WORK_DIR", t.TempDir())
+	err := execute(context.Background(), []string{"status"})
+	if err == nil || strings.Contains(err.Error(), "required flag") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("status with STOKER_REPO: %v", err)
+	}
+}
