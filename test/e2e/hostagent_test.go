@@ -214,7 +214,7 @@ func fakeKubelet(t *testing.T, c kubernetes.Interface, ns string) {
 		defer close(done)
 		zero := int64(0)
 		for ctx.Err() == nil {
-			lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+			lctx, lcancel := context.WithTimeout(ctx, 60*time.Second)
 			if pods, err := c.CoreV1().Pods(ns).List(lctx, metav1.ListOptions{}); err == nil {
 				for _, p := range pods.Items {
 					if p.DeletionTimestamp != nil {

@@ -59,7 +59,7 @@ func startHubReplica(t *testing.T, f *demo.Fleet, name, kubeconfig, secret strin
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-h.exit:
-		case <-time.After(30 * time.Second):
+		case <-time.After(60 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 	})

@@ -92,7 +92,7 @@ WantedBy=multi-user.target
 	defer cancel()
 	t.Cleanup(func() {
 		if t.Failed() {
-			c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			t.Logf("agent journal:\n%s", m.Journal(c, "stoker-agent.service"))
 		}
