@@ -7,8 +7,8 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/coreos/ignition/v2/config/validate"
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
+	"github.com/coreos/ignition/v2/config/validate"
 	"sigs.k8s.io/yaml"
 
 	"stoker.dev/stoker/api"
