@@ -39,7 +39,7 @@ func ParseIgnition(raw []byte) (ign3types.Config, api.Problems) {
 	// key, which the case-blind probe below might read differently) takes
 	// the path below, which gives the same result for spec 3 configs.
 	if cfg, strictErrs, err := decodeIgnition3(raw); err == nil && len(strictErrs) == 0 {
-		if v, err := semver.NewVersion(cfg.Ignition.Version); err == nil && v.Major == 3 && v.Minor <= 5 && v.PreRelease == "" && v.Metadata == "" {
+		if isSpec3(cfg.Ignition.Version) {
 			return validateIgnition3(cfg, strictErrs)
 		}
 	}
@@ -71,6 +71,13 @@ func ParseIgnition(raw []byte) (ign3types.Config, api.Problems) {
 		return parseIgnition3(raw)
 	}
 	return ign3types.Config{}, errorAt(configField+".ignition.version", "spec %s is not supported (2.2.0 and 3.0.0–3.5.0 are)", v)
+}
+
+// isSpec3 reports whether version is one ParseIgnition reads as spec
+// 3.0–3.5.
+func isSpec3(version string) bool {
+	v, err := semver.NewVersion(version)
+	return err == nil && v.Major == 3 && v.Minor <= 5 && v.PreRelease == "" && v.Metadata == ""
 }
 
 // parseIgnition22 converts spec 2.2 the way MCO does: 2.2 → 2.3 → 2.4 with

@@ -131,6 +131,20 @@ func (c *objCtx) checkMeta(meta metav1.ObjectMeta) {
 	}
 }
 
+// mcDoc3 is mcDoc with its spec.config decoded into Ignition's 3.5 types
+// (the Config field here hides MachineConfigSpec's raw one).
+type mcDoc3 struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	Spec              mcSpec3         `json:"spec"`
+	Status            json.RawMessage `json:"status,omitempty"`
+}
+
+type mcSpec3 struct {
+	api.MachineConfigSpec
+	Config *ign3types.Config `json:"config,omitempty"`
+}
+
 // mcDoc is a MachineConfig as written, status (which Stoker ignores)
 // absorbed so it is no unknown field: one strict decode, no detour
 // through a map.
@@ -142,19 +156,37 @@ type mcDoc struct {
 }
 
 func (l *loader) loadMachineConfig(c objCtx, js []byte) {
-	var doc mcDoc
-	if !c.decodeStrict(js, &doc) {
-		return
+	var mc api.MachineConfig
+	var cfg ign3types.Config
+	var ps api.Problems
+	hasConfig := true
+	var doc3 mcDoc3
+	if strictErrs, err := strictUnmarshal(js, &doc3); err == nil && len(strictErrs) == 0 &&
+		doc3.Spec.Config != nil && isSpec3(doc3.Spec.Config.Ignition.Version) {
+		// One decode of the whole MachineConfig, its config included:
+		// what decoding it with spec.config raw, then the config with
+		// ParseIgnition, gives when nothing is unknown and the config is
+		// spec 3 (any other MachineConfig takes that way, below).
+		mc = api.MachineConfig{TypeMeta: doc3.TypeMeta, ObjectMeta: doc3.ObjectMeta, Spec: doc3.Spec.MachineConfigSpec}
+		c.checkMeta(mc.ObjectMeta)
+		cfg, ps = validateIgnition3(*doc3.Spec.Config, nil)
+	} else {
+		var doc mcDoc
+		if !c.decodeStrict(js, &doc) {
+			return
+		}
+		mc = api.MachineConfig{TypeMeta: doc.TypeMeta, ObjectMeta: doc.ObjectMeta, Spec: doc.Spec}
+		c.checkMeta(mc.ObjectMeta)
+		raw := bytes.TrimSpace(mc.Spec.Config)
+		if hasConfig = len(raw) > 0 && !bytes.Equal(raw, []byte("null")); hasConfig {
+			cfg, ps = ParseIgnition(raw)
+		}
 	}
-	mc := api.MachineConfig{TypeMeta: doc.TypeMeta, ObjectMeta: doc.ObjectMeta, Spec: doc.Spec}
-	c.checkMeta(mc.ObjectMeta)
 	out := MachineConfig{MachineConfig: mc}
 	// The parsed config is what renders; the raw bytes are not kept (a
 	// repo's worth of them is as large as the repo).
 	out.Spec.Config = nil
-	raw := bytes.TrimSpace(mc.Spec.Config)
-	if len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
-		cfg, ps := ParseIgnition(raw)
+	if hasConfig {
 		c.addAll("", ps)
 		// Every problem in one pass: Stoker's own rules run on whatever
 		// decoded, even when Ignition refused something, skipping fields
