@@ -22,7 +22,8 @@ import (
 // ValidateWithContext does. What the walk saves is only what gives nothing:
 // the struct fields of each type are listed once (vcontext lists them at
 // every value), DefaultValidator runs only on values whose type has a
-// Validate method, ValidateDups only on structs that have lists.
+// Validate method, ValidateDups only on structs that have a list of two
+// entries or more.
 // TestValidateIgnitionConfigMatchesIgnition holds the report to
 // ValidateWithContext's, entry by entry.
 func ValidateIgnitionConfig(cfg ign3types.Config) report.Report {
@@ -53,7 +54,7 @@ func (w *ignWalk) value(c path.ContextPath, v reflect.Value) {
 	}
 	switch v.Kind() {
 	case reflect.Struct:
-		if info.dups {
+		if info.dups && (info.dynamic || hasLongList(v, info)) {
 			w.dups.Merge(validate.ValidateDups(v, c))
 		}
 		if info.dynamic {
@@ -74,6 +75,17 @@ func (w *ignWalk) value(c path.ContextPath, v reflect.Value) {
 			w.value(c, v.Elem())
 		}
 	}
+}
+
+// hasLongList reports whether a struct has a list of two entries or more
+// among its fields: in shorter lists ValidateDups finds no duplicate.
+func hasLongList(v reflect.Value, info *typeInfo) bool {
+	for _, i := range info.lists {
+		if v.FieldByIndex(info.fields[i].index).Len() > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // validator is vcontext's (unexported) interface DefaultValidator looks for.
@@ -99,6 +111,8 @@ type typeInfo struct {
 	// known value by value; fields is unused then.
 	dynamic bool
 	fields  []walkField
+	// lists are the indexes in fields of the lists.
+	lists []int
 }
 
 var typeInfos sync.Map // reflect.Type → *typeInfo
@@ -111,9 +125,10 @@ func typeInfoOf(t reflect.Type) *typeInfo {
 	if t.Kind() == reflect.Struct {
 		ti.fields, ti.dynamic = structFields(t, nil)
 		ti.dups = ti.dynamic
-		for _, f := range ti.fields {
+		for i, f := range ti.fields {
 			if t.FieldByIndex(f.index).Type.Kind() == reflect.Slice {
 				ti.dups = true
+				ti.lists = append(ti.lists, i)
 			}
 		}
 	}
