@@ -155,18 +155,30 @@ type mcDoc struct {
 	Status            json.RawMessage       `json:"status,omitempty"`
 }
 
-func (l *loader) loadMachineConfig(c objCtx, js []byte) {
+// decodeMachineConfig3 decodes js as a MachineConfig with a spec 3
+// config, in one pass, config included. It says false unless that is what
+// js is and nothing in it is unknown, duplicated or wrongly cased: then
+// what it decoded is what decoding apiVersion and kind, the MachineConfig
+// with spec.config raw, and the config with ParseIgnition gives (any other
+// document takes that way).
+func decodeMachineConfig3(js []byte) (*mcDoc3, bool) {
+	var doc3 mcDoc3
+	strictErrs, err := strictUnmarshal(js, &doc3)
+	if err != nil || len(strictErrs) != 0 || doc3.APIVersion != api.MachineConfigGroupVersion || doc3.Kind != api.KindMachineConfig ||
+		doc3.Spec.Config == nil || !isSpec3(doc3.Spec.Config.Ignition.Version) {
+		return nil, false
+	}
+	return &doc3, true
+}
+
+// loadMachineConfig loads the MachineConfig js; doc3, when not nil, is js
+// already decoded by decodeMachineConfig3 (which loadObject tries first).
+func (l *loader) loadMachineConfig(c objCtx, js []byte, doc3 *mcDoc3) {
 	var mc api.MachineConfig
 	var cfg ign3types.Config
 	var ps api.Problems
 	hasConfig := true
-	var doc3 mcDoc3
-	if strictErrs, err := strictUnmarshal(js, &doc3); err == nil && len(strictErrs) == 0 &&
-		doc3.Spec.Config != nil && isSpec3(doc3.Spec.Config.Ignition.Version) {
-		// One decode of the whole MachineConfig, its config included:
-		// what decoding it with spec.config raw, then the config with
-		// ParseIgnition, gives when nothing is unknown and the config is
-		// spec 3 (any other MachineConfig takes that way, below).
+	if doc3 != nil {
 		mc = api.MachineConfig{TypeMeta: doc3.TypeMeta, ObjectMeta: doc3.ObjectMeta, Spec: doc3.Spec.MachineConfigSpec}
 		c.checkMeta(mc.ObjectMeta)
 		cfg, ps = validateIgnition3(*doc3.Spec.Config, nil)

@@ -298,6 +298,15 @@ func (l *loader) loadObject(file string, doc, item int, prefix string, js []byte
 		l.add(api.Problem{File: file, Field: prefix, Message: "not a Kubernetes object (not a mapping); ignored", Severity: api.SeverityWarning})
 		return
 	}
+	// Most documents are MachineConfigs with a spec 3 config: one decode
+	// gives all of it (decodeMachineConfig3), without a first pass for
+	// apiVersion and kind alone.
+	if bytes.Contains(js, []byte(`"kind":"`+api.KindMachineConfig+`"`)) {
+		if doc3, ok := decodeMachineConfig3(js); ok {
+			l.loadMachineConfig(objCtx{l: l, file: file, doc: doc, item: item, prefix: prefix}, js, doc3)
+			return
+		}
+	}
 	var tm typeMeta
 	if err := json.Unmarshal(js, &tm); err != nil {
 		l.addAt(file, prefix, errorAt("", "read apiVersion and kind: %v", err))
@@ -344,7 +353,7 @@ func (l *loader) loadObject(file string, doc, item int, prefix string, js []byte
 		}
 		switch tm.Kind {
 		case api.KindMachineConfig:
-			l.loadMachineConfig(ctx, js)
+			l.loadMachineConfig(ctx, js, nil)
 		case api.KindMachineConfigPool:
 			l.loadPool(ctx, js)
 		case api.KindKubeletConfig:
