@@ -64,23 +64,32 @@ func SelectMachineConfigs(pool api.MachineConfigPool, mcs []Source[MachineConfig
 		}
 		sel = s
 	}
-	var worker, own []Source[MachineConfig]
-	for _, mc := range mcs {
+	// Indexes are selected and sorted, not the (large) MachineConfigs.
+	var worker, own []int
+	for i := range mcs {
+		mc := &mcs[i]
 		if !sel.Matches(labels.Set(mc.Object.Labels)) {
 			continue
 		}
 		if mc.Object.Labels[api.RoleLabel] == api.PoolWorker {
-			worker = append(worker, mc)
+			worker = append(worker, i)
 		} else {
-			own = append(own, mc)
+			own = append(own, i)
 		}
 	}
-	byName := func(s []Source[MachineConfig]) {
-		sort.SliceStable(s, func(i, j int) bool { return s[i].Object.Name < s[j].Object.Name })
+	byName := func(s []int) {
+		sort.SliceStable(s, func(i, j int) bool { return mcs[s[i]].Object.Name < mcs[s[j]].Object.Name })
 	}
 	byName(worker)
 	byName(own)
-	return append(worker, own...), nil
+	if len(worker)+len(own) == 0 {
+		return nil, nil
+	}
+	out := make([]Source[MachineConfig], 0, len(worker)+len(own))
+	for _, i := range append(worker, own...) {
+		out = append(out, mcs[i])
+	}
+	return out, nil
 }
 
 // Merge merges MachineConfigs in the given order with MCO's semantics:
