@@ -457,6 +457,17 @@ func ReportProblems(r report.Report, field string) Problems {
 // r.Config already encoded. The agent, which does not trust the hub, runs
 // the full ValidateRendered.
 func ValidateMerged(r *Rendered, cfgJSON []byte, opts ValidationOptions) (Problems, int) {
+	cfgLen := -1
+	if cfgJSON != nil {
+		cfgLen = len(cfgJSON)
+	}
+	return ValidateMergedEncoded(r, cfgLen, opts)
+}
+
+// ValidateMergedEncoded is ValidateMerged given only the length of
+// r.Config's encoding (-1 when not known), so a caller that streamed the
+// encoding need not hold it.
+func ValidateMergedEncoded(r *Rendered, cfgLen int, opts ValidationOptions) (Problems, int) {
 	opts = opts.withDefaults()
 	var ps Problems
 	if v := r.Config.Ignition.Version; v != "" && v != IgnitionVersion {
@@ -485,20 +496,20 @@ func ValidateMerged(r *Rendered, cfgJSON []byte, opts ValidationOptions) (Proble
 	size := 0
 	var mc MachineConfig
 	var err error
-	if cfgJSON != nil && r.Config.Ignition.Version != "" {
+	if cfgLen >= 0 && r.Config.Ignition.Version != "" {
 		// Measured with a one-byte stand-in for the config, which is
 		// already encoded: the same length, without copying it again.
 		mc, err = r.machineConfigWith(json.RawMessage("0"))
 	} else {
 		mc, err = r.MachineConfig()
-		cfgJSON = []byte("0")
+		cfgLen = 1
 	}
 	if err != nil {
 		problemf(&ps, "", "%v", err)
 	} else if data, err := json.Marshal(mc); err != nil {
 		problemf(&ps, "", "encode rendered config: %v", err)
 	} else {
-		size = len(data) - 1 + len(cfgJSON)
+		size = len(data) - 1 + cfgLen
 	}
 	if opts.MaxRenderedBytes > 0 && size > opts.MaxRenderedBytes {
 		problemf(&ps, "", "rendered config is %d bytes, over the limit of %d", size, opts.MaxRenderedBytes)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -178,6 +179,61 @@ func nameFrom(pool string, r *api.Rendered, cfg []byte) (string, error) {
 	return "rendered-" + pool + "-" + hex.EncodeToString(h.Sum(nil))[:hashLen], nil
 }
 
+// streamName is Name without holding the config's encoding: it is
+// streamed into the hash (as json.Marshal encodes it), and its length is
+// returned.
+func streamName(pool string, r *api.Rendered) (string, int, error) {
+	rest, err := json.Marshal(canonRendered{Config: json.RawMessage("0"), KernelArguments: r.KernelArguments,
+		KernelType: r.KernelType, Extensions: r.Extensions, FIPS: r.FIPS, OSImageURL: r.OSImageURL})
+	if err != nil {
+		return "", 0, fmt.Errorf("encode rendered config for pool %s: %w", pool, err)
+	}
+	const head = `{"Name":"","Config":0`
+	if !bytes.HasPrefix(rest, []byte(head)) {
+		return "", 0, fmt.Errorf("encode rendered config for pool %s: unexpected encoding", pool)
+	}
+	h := sha256.New()
+	h.Write(rest[:len(head)-1])
+	w := &heldBackWriter{w: h}
+	// An Encoder writes what json.Marshal returns and a newline, which
+	// heldBackWriter keeps out of the hash.
+	if err := json.NewEncoder(w).Encode(r.Config); err != nil {
+		return "", 0, fmt.Errorf("encode rendered config for pool %s: %w", pool, err)
+	}
+	if !w.held || w.last != '\n' {
+		return "", 0, fmt.Errorf("encode rendered config for pool %s: unexpected encoding", pool)
+	}
+	h.Write(rest[len(head):])
+	return "rendered-" + pool + "-" + hex.EncodeToString(h.Sum(nil))[:hashLen], w.n, nil
+}
+
+// heldBackWriter writes everything but the last byte written so far to w
+// and counts what it wrote.
+type heldBackWriter struct {
+	w    io.Writer
+	n    int
+	last byte
+	held bool
+}
+
+func (hw *heldBackWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if hw.held {
+		if _, err := hw.w.Write([]byte{hw.last}); err != nil {
+			return 0, err
+		}
+		hw.n++
+	}
+	if _, err := hw.w.Write(p[:len(p)-1]); err != nil {
+		return 0, err
+	}
+	hw.n += len(p) - 1
+	hw.last, hw.held = p[len(p)-1], true
+	return len(p), nil
+}
+
 // RenderPool renders one pool from mcs, which may come from a different
 // branch's Repo than the pool (a pool annotated stoker.dev/source-branch).
 // It returns nothing when the rendered config fails validation; the
@@ -202,14 +258,12 @@ func RenderPool(pool Source[api.MachineConfigPool], mcs []Source[MachineConfig],
 	if err != nil {
 		return nil, api.Problems{{File: poolFile, Message: fmt.Sprintf("render pool %s: %v", pool.Object.Name, err), Severity: api.SeverityError}}
 	}
-	cfgJSON, err := json.Marshal(r.Config)
-	if err == nil {
-		r.Name, err = nameFrom(pool.Object.Name, r, cfgJSON)
-	}
+	name, cfgLen, err := streamName(pool.Object.Name, r)
 	if err != nil {
 		return nil, api.Problems{{File: poolFile, Message: err.Error(), Severity: api.SeverityError}}
 	}
-	ps, size := api.ValidateMerged(r, cfgJSON, opts.validation())
+	r.Name = name
+	ps, size := api.ValidateMergedEncoded(r, cfgLen, opts.validation())
 	oversize := -1
 	if vo := opts.validation(); vo.MaxRenderedBytes > 0 && size > vo.MaxRenderedBytes {
 		for i := range ps {
