@@ -3,68 +3,28 @@ package configserver
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	ign35 "github.com/coreos/ignition/v2/config/v3_5/types"
 	"github.com/sirupsen/logrus"
 
 	"stoker.dev/stoker/api"
+	"stoker.dev/stoker/test/testutil"
 )
 
 const (
 	tokenOld = "old-token-0123456789abcdef"
 	tokenNew = "new-token-fedcba9876543210"
 )
-
-// WriteTestCert writes a self-signed certificate for 127.0.0.1 and its
-// key under dir and returns their paths and the PEM certificate.
-func writeTestCert(t *testing.T, dir string) (certFile, keyFile string, certPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "stoker-hub"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile, certPEM
-}
 
 func testSnapshot(t *testing.T) *Snapshot {
 	t.Helper()
@@ -93,7 +53,7 @@ type testServer struct {
 func startServer(t *testing.T, mutate func(*Options)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
-	certFile, keyFile, certPEM := writeTestCert(t, dir)
+	certFile, keyFile, certPEM := testutil.WriteTestCert(t, dir)
 	tokens := filepath.Join(dir, "tokens")
 	if err := os.MkdirAll(tokens, 0o700); err != nil {
 		t.Fatal(err)
