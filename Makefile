@@ -63,6 +63,14 @@ test: fmt-check vet unit fuzz e2e ## Everything CI runs.
 bench: ## Benchmarks (performance goals live here, not in timed tests).
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+FLEET_NODES ?= 50
+FLEET_INTERVAL ?= 15s
+FLEET_IDLE ?= 60s
+.PHONY: bench-fleet
+bench-fleet: build ## Fleet load harness: FLEET_NODES agents in one process, one hub, one git daemon (docs/scale.md).
+	STOKER_BIN=$(CURDIR)/$(BIN) $(GO) test -tags fleetbench -count=1 -timeout 30m -v -run TestFleet ./test/fleetbench/ \
+		-args -nodes $(FLEET_NODES) -interval $(FLEET_INTERVAL) -idle $(FLEET_IDLE)
+
 .PHONY: clean
 clean: ## Remove build output.
 	rm -rf bin

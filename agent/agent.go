@@ -66,6 +66,10 @@ type Options struct {
 	// DriftInterval is how often the drift monitor checks everything, on
 	// top of its inotify watches (default 5m).
 	DriftInterval time.Duration
+	// NoInotify turns drift watching off: drift is checked every
+	// DriftInterval only. For many agents in one process (the fleet load
+	// harness), which would exhaust the user's inotify instances.
+	NoInotify bool
 	// DrainDeadline is how long a drain may keep failing before the node
 	// is reported Degraded (it keeps retrying, as MCO's drain controller
 	// does); measured from the first attempt, persisted across restarts.

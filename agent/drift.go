@@ -99,10 +99,14 @@ func (m *driftMonitor) Trigger() {
 
 // run watches and checks until ctx ends.
 func (m *driftMonitor) run(ctx context.Context) {
-	w, err := fsnotify.NewWatcher()
+	var w *fsnotify.Watcher
+	var err error
+	if !m.a.o.NoInotify {
+		w, err = fsnotify.NewWatcher()
+	}
 	if err != nil {
 		m.log.WithError(err).Warn("inotify unavailable; drift is only checked every interval")
-	} else {
+	} else if w != nil {
 		m.w = w
 		defer w.Close()
 	}
