@@ -84,14 +84,19 @@ func Listen(addr string, gatherer prometheus.Gatherer, health *Health) (*Server,
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Serve serves until ctx ends.
-func (s *Server) Serve(ctx context.Context) error {
+func (s *Server) Serve(ctx context.Context) error { return ServeUntil(ctx, s.srv, s.ln) }
+
+// ServeUntil serves srv on ln until ctx ends, then shuts it down, giving
+// open requests 5 s; a closed server is not an error. The hub's and the
+// agent's servers both stop this way.
+func ServeUntil(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = s.srv.Shutdown(sctx)
+		_ = srv.Shutdown(sctx)
 	}()
-	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/net/netutil"
+
+	"stoker.dev/stoker/observe"
 )
 
 // Options configure the hub's HTTP server.
@@ -145,18 +147,7 @@ func Listen(o Options) (*Server, error) {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Serve serves until ctx ends, then shuts down (5 s for open requests).
-func (s *Server) Serve(ctx context.Context) error {
-	go func() {
-		<-ctx.Done()
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		_ = s.srv.Shutdown(sctx)
-	}()
-	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
+func (s *Server) Serve(ctx context.Context) error { return observe.ServeUntil(ctx, s.srv, s.ln) }
 
 // Health backs /healthz and /readyz. A hub alone, or the replica that
 // leads, is healthy while its reconciles succeed; a replica standing by
