@@ -37,7 +37,7 @@ func TestShippedHubUnit(t *testing.T) {
 	defer cancel()
 	t.Cleanup(func() {
 		if t.Failed() {
-			c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			t.Logf("hub journal:\n%s", m.Journal(c, "stoker-hub.service"))
 		}
@@ -102,7 +102,7 @@ func TestShippedAgentUnit(t *testing.T) {
 	defer cancel()
 	t.Cleanup(func() {
 		if t.Failed() {
-			c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			t.Logf("agent journal:\n%s", m.Journal(c, "stoker-agent.service"))
 		}
