@@ -24,40 +24,8 @@ func TestShippedHubUnit(t *testing.T) {
 	nspawn.Skip(t)
 	t.Parallel()
 	f := newFleetNoHub(t, map[string]map[string]string{"main": simpleRepo("1", false, "v1")})
-	unit, err := os.ReadFile("../../deploy/systemd/stoker-hub.service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	shipped := strings.ReplaceAll(string(unit), "/usr/local/bin/stoker", "/opt/stoker/bin/"+filepath.Base(stokerBin))
-	m := nspawn.Boot(t, nspawn.Options{
-		Name:  "hub-unit",
-		Binds: []nspawn.Bind{{Source: filepath.Dir(stokerBin), Target: "/opt/stoker/bin", ReadOnly: true}},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	t.Cleanup(func() {
-		if t.Failed() {
-			c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			t.Logf("hub journal:\n%s", m.Journal(c, "stoker-hub.service"))
-		}
-	})
 	env := "STOKER_REPO=" + f.RepoURL + "\nSTOKER_ARGS=--interval 1s --listen 127.0.0.1:0\n"
-	for path, data := range map[string]string{"/etc/systemd/system/stoker-hub.service": shipped, "/etc/stoker/hub.env": env} {
-		if err := m.WriteFile(path, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, args := range [][]string{{"systemctl", "daemon-reload"}, {"systemctl", "start", "stoker-hub.service"}} {
-		if out, err := m.Run(ctx, args...); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
-		}
-	}
-	// Type=notify: start returned, so READY=1 arrived; the unit is active.
-	if out, _ := m.Run(ctx, "systemctl", "show", "-p", "ActiveState,Type,WatchdogUSec", "stoker-hub.service"); !strings.Contains(out, "ActiveState=active") ||
-		!strings.Contains(out, "Type=notify") {
-		t.Fatalf("hub unit: %s", out)
-	}
+	m, ctx := startShippedUnit(t, "hub-unit", "stoker-hub", "hub.env", env)
 	pid, err := m.Run(ctx, "systemctl", "show", "-p", "MainPID", "--value", "stoker-hub.service")
 	if err != nil {
 		t.Fatal(err)
@@ -88,40 +56,9 @@ func TestShippedAgentUnit(t *testing.T) {
 	nspawn.Skip(t)
 	t.Parallel()
 	f := newFleet(t, map[string]map[string]string{"main": simpleRepo("1", false, "v1")})
-	unit, err := os.ReadFile("../../deploy/systemd/stoker-agent.service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	shipped := strings.ReplaceAll(string(unit), "/usr/local/bin/stoker", "/opt/stoker/bin/"+filepath.Base(stokerBin))
 	const node = "agent-unit"
-	m := nspawn.Boot(t, nspawn.Options{
-		Name:  node,
-		Binds: []nspawn.Bind{{Source: filepath.Dir(stokerBin), Target: "/opt/stoker/bin", ReadOnly: true}},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	t.Cleanup(func() {
-		if t.Failed() {
-			c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			t.Logf("agent journal:\n%s", m.Journal(c, "stoker-agent.service"))
-		}
-	})
 	env := "STOKER_REPO=" + f.RepoURL + "\nSTOKER_ARGS=--interval 1s --os-backend none --labels node-role.kubernetes.io/worker=\n"
-	for path, data := range map[string]string{"/etc/systemd/system/stoker-agent.service": shipped, "/etc/stoker/agent.env": env} {
-		if err := m.WriteFile(path, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, args := range [][]string{{"systemctl", "daemon-reload"}, {"systemctl", "start", "stoker-agent.service"}} {
-		if out, err := m.Run(ctx, args...); err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
-		}
-	}
-	if out, _ := m.Run(ctx, "systemctl", "show", "-p", "ActiveState,Type", "stoker-agent.service"); !strings.Contains(out, "ActiveState=active") ||
-		!strings.Contains(out, "Type=notify") {
-		t.Fatalf("agent unit: %s", out)
-	}
+	startShippedUnit(t, node, "stoker-agent", "agent.env", env)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		if r, err := f.Report(node); err == nil && r.Node == node {
@@ -132,4 +69,47 @@ func TestShippedAgentUnit(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// startShippedUnit boots a machine named name, installs
+// deploy/systemd/<unit>.service as shipped (only the binary's path changed)
+// with env as /etc/stoker/<envFile>, and starts it. `systemctl start`
+// returns only after READY=1 (Type=notify); the unit must then be active.
+// The unit's journal is logged when the test fails. The context bounds the
+// rest of the test.
+func startShippedUnit(t *testing.T, name, unit, envFile, env string) (*nspawn.Machine, context.Context) {
+	t.Helper()
+	data, err := os.ReadFile("../../deploy/systemd/" + unit + ".service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped := strings.ReplaceAll(string(data), "/usr/local/bin/stoker", "/opt/stoker/bin/"+filepath.Base(stokerBin))
+	m := nspawn.Boot(t, nspawn.Options{
+		Name:  name,
+		Binds: []nspawn.Bind{{Source: filepath.Dir(stokerBin), Target: "/opt/stoker/bin", ReadOnly: true}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		if t.Failed() {
+			c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			t.Logf("%s journal:\n%s", unit, m.Journal(c, unit+".service"))
+		}
+	})
+	for path, data := range map[string]string{"/etc/systemd/system/" + unit + ".service": shipped, "/etc/stoker/" + envFile: env} {
+		if err := m.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"systemctl", "daemon-reload"}, {"systemctl", "start", unit + ".service"}} {
+		if out, err := m.Run(ctx, args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	if out, _ := m.Run(ctx, "systemctl", "show", "-p", "ActiveState,Type", unit+".service"); !strings.Contains(out, "ActiveState=active") ||
+		!strings.Contains(out, "Type=notify") {
+		t.Fatalf("%s unit: %s", unit, out)
+	}
+	return m, ctx
 }
