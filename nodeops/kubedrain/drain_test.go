@@ -99,34 +99,6 @@ func createRunningPod(t *testing.T, c kubernetes.Interface, pod *corev1.Pod, nod
 	return p
 }
 
-// fakeKubelet stands in for the kubelet: it finishes the graceful deletion
-// of evicted pods in namespace ns until the test ends.
-func fakeKubelet(t *testing.T, c kubernetes.Interface, ns string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		zero := int64(0)
-		for ctx.Err() == nil {
-			lctx, lcancel := context.WithTimeout(ctx, 60*time.Second)
-			pods, err := c.CoreV1().Pods(ns).List(lctx, metav1.ListOptions{})
-			if err == nil {
-				for _, p := range pods.Items {
-					if p.DeletionTimestamp != nil {
-						_ = c.CoreV1().Pods(ns).Delete(lctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
-					}
-				}
-			}
-			lcancel()
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}()
-}
-
 // setPDBStatus stands in for the disruption controller.
 func setPDBStatus(t *testing.T, c kubernetes.Interface, ns, name string, allowed int32) {
 	t.Helper()
@@ -192,7 +164,7 @@ func TestDrainRespectsPDB(t *testing.T) {
 	const node, ns = "drain-pdb-node", "drain-pdb"
 	createNode(t, c, node, false)
 	createNamespace(t, c, ns)
-	fakeKubelet(t, c, ns)
+	kubeapi.FakeKubelet(t, c, ns)
 
 	// A DaemonSet pod stays; a pod with emptyDir data and an unmanaged pod
 	// go; the web pod is guarded by a PDB.

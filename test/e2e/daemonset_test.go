@@ -296,7 +296,7 @@ func TestDaemonSetAgentOnBootedHost(t *testing.T) {
 		t.Fatalf("blocked drain: boots %d, kargs %q; want no reboot and nothing written", m.Boots(), show("cat", "/etc/e2e-kargs"))
 	}
 	t.Logf("step 3: drain blocked %d times, reported %q", agent.count("drain blocked")-blocked0, r.Reason)
-	fakeKubelet(t, c, "apps")
+	kubeapi.FakeKubelet(t, c, "apps")
 	setPDBStatus(t, c, "apps", "web", 1)
 	if err := m.WaitBoot(ctx, 3); err != nil {
 		t.Fatalf("no reboot after the PDB allowed the eviction: %v", err)

@@ -205,32 +205,6 @@ func createRunningPod(t *testing.T, c kubernetes.Interface, ns, name, node strin
 	}
 }
 
-// fakeKubelet finishes the graceful deletion of evicted pods in ns.
-func fakeKubelet(t *testing.T, c kubernetes.Interface, ns string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		zero := int64(0)
-		for ctx.Err() == nil {
-			lctx, lcancel := context.WithTimeout(ctx, 60*time.Second)
-			if pods, err := c.CoreV1().Pods(ns).List(lctx, metav1.ListOptions{}); err == nil {
-				for _, p := range pods.Items {
-					if p.DeletionTimestamp != nil {
-						_ = c.CoreV1().Pods(ns).Delete(lctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
-					}
-				}
-			}
-			lcancel()
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}()
-}
-
 func createPDB(t *testing.T, c kubernetes.Interface, ns, name string, selector map[string]string) {
 	t.Helper()
 	one := intstr.FromInt32(1)
