@@ -85,6 +85,14 @@
 // (kernelType, extensions, a FIPS flag the kernel does not have) before
 // anything is written.
 //
+// Lifecycle hooks (HookRunner): executables under
+// /etc/stoker/hooks.d/<point>/ on the host run through Tools too —
+// chrooted into a live root, directly on "/" or in an offline tree — in
+// run-parts order, each bounded by a timeout that kills its process
+// group, only when root alone could have put them there (a regular file,
+// owned by root, not writable by group or others, in such a directory);
+// their output is kept bounded (HookOutputBytes).
+//
 // Originals of files Stoker overwrites for the first time are kept under
 // <state-dir>/orig/<path> (MCO keeps <path>.mcdorig) and put back when the
 // file leaves the config. The core user's keys go to

@@ -36,6 +36,10 @@ const (
 	HostPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	// DevNull is what a masked unit links to.
 	DevNull = "/dev/null"
+	// HooksDir holds the node lifecycle hooks, one directory per hook
+	// point (HookPoints), run-parts style. They belong to the host: the
+	// agent never writes them (a MachineConfig may ship them as files).
+	HooksDir = "/etc/stoker/hooks.d"
 	// DefaultStateDir is the agent's default --state-dir.
 	DefaultStateDir = "/var/lib/stoker"
 )

@@ -11,7 +11,8 @@ import (
 	"syscall"
 )
 
-// Tools runs the host's helper binaries (rpm-ostree, bootc, grubby). With
+// Tools runs the host's helper binaries (rpm-ostree, bootc, grubby) and
+// its lifecycle hooks (HookRunner). With
 // an empty Chroot they come from the agent's PATH (the host itself, an
 // offline tree, tests' stand-ins). With Chroot set they are the host's own
 // binaries, found on HostPATH inside that root and run chrooted into it,
@@ -67,14 +68,25 @@ func (t Tools) Command(ctx context.Context, bin string, args ...string) (*exec.C
 	if err != nil {
 		return nil, err
 	}
+	return t.commandAt(ctx, p, args...), nil
+}
+
+// commandAt returns a command running the executable at p, an absolute
+// path as the host sees it (inside the chroot when Chroot is set; a path
+// on this machine otherwise). The caller has checked p. Lifecycle hooks
+// run this way, exactly as the OS tools do.
+func (t Tools) commandAt(ctx context.Context, p string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, p, args...)
+	if t.Chroot == "" {
+		return cmd
+	}
 	// exec.Command resolved nothing (p is absolute); the child chroots
 	// before execve, so p is looked up inside the host's root.
 	cmd.Path = p
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=" + HostPATH, "LANG=C.UTF-8"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: t.Chroot}
-	return cmd, nil
+	return cmd
 }
 
 // String names where tools come from, for messages.
