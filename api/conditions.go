@@ -29,6 +29,9 @@ const (
 	ReasonRenderDegraded      = "RenderDegraded"
 	ReasonNoRender            = "NoRender"
 	ReasonAsExpected          = "AsExpected"
+	// ReasonRolloutStopped: more nodes went Degraded on the target than
+	// the pool's stoker.dev/max-failed-percent allows (Stoker's, not MCO's).
+	ReasonRolloutStopped = "RolloutStopped"
 )
 
 // Pool states: why a pool does not move, beside its conditions. A pool
@@ -37,6 +40,10 @@ const (
 const (
 	PoolStatePaused        = "paused"
 	PoolStateSourceInvalid = "source invalid"
+	// PoolStateStopped: the rollout stopped at its success threshold
+	// (RolloutStop says why); it stays stopped until the target changes
+	// or the threshold is raised.
+	PoolStateStopped = "rollout stopped"
 )
 
 // PoolCondition returns the condition of type t, or nil.

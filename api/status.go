@@ -1,6 +1,8 @@
 package api
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -188,6 +190,36 @@ type PoolFleet struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// Created is when the hub first saw the pool (AGE in `stoker status`).
 	Created time.Time `json:"created,omitempty"`
+	// RolledOut is the last rendered config every node of the pool was
+	// updated to (the last finished rollout).
+	RolledOut string `json:"rolledOut,omitempty"`
+	// RolloutStop is set while the pool's rollout is stopped at its
+	// success threshold (stoker.dev/max-failed-percent).
+	RolloutStop *RolloutStop `json:"rolloutStop,omitempty"`
+}
+
+// RolloutStop is why a pool's rollout to Target stopped: Degraded of the
+// Updated nodes given Target went Degraded on it, more than
+// MaxFailedPercent. It holds until the target changes or the threshold
+// is raised above MaxFailedPercent.
+type RolloutStop struct {
+	Target           string `json:"target"`
+	MaxFailedPercent int    `json:"maxFailedPercent"`
+	Degraded         int    `json:"degraded"`
+	Updated          int    `json:"updated"`
+	// Nodes are the Degraded nodes (at most a few names).
+	Nodes []string  `json:"nodes,omitempty"`
+	Since time.Time `json:"since"`
+}
+
+// Message says why the rollout stopped, for conditions and notifications.
+func (s RolloutStop) Message() string {
+	pct := 0
+	if s.Updated > 0 {
+		pct = s.Degraded * 100 / s.Updated
+	}
+	return fmt.Sprintf("rollout to %s stopped: %d of %d nodes given it went Degraded (%s), %d%% > %s %d%%; push a new commit or raise the threshold",
+		s.Target, s.Degraded, s.Updated, strings.Join(s.Nodes, ", "), pct, MaxFailedPercentAnnotation, s.MaxFailedPercent)
 }
 
 // NodeFleet is nodes/<node>.yaml on stoker/fleet: the node's last report

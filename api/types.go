@@ -44,6 +44,12 @@ const (
 	SourceBranchAnnotation = "stoker.dev/source-branch"
 	// DriftAnnotation on a pool selects the drift remediation policy.
 	DriftAnnotation = "stoker.dev/drift"
+	// MaxFailedPercentAnnotation on a pool is its rollout's success
+	// threshold: the rollout stops when more than this percentage (an
+	// integer 0-100, "%" optional) of the nodes given the pool's target
+	// went Degraded on it. Stoker's, not MCO's (flightctl's success
+	// threshold).
+	MaxFailedPercentAnnotation = "stoker.dev/max-failed-percent"
 
 	// Node annotations the agent mirrors its state onto in Kubernetes mode.
 	NodeStateAnnotation         = "stoker.dev/state"

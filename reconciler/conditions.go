@@ -44,6 +44,8 @@ func setPoolConditions(pf *api.PoolFleet, prev []metav1.Condition, now time.Time
 		pf.State = api.PoolStateSourceInvalid
 	case pf.Paused:
 		pf.State = api.PoolStatePaused
+	case pf.RolloutStop != nil:
+		pf.State = api.PoolStateStopped
 	default:
 		pf.State = ""
 	}
@@ -68,6 +70,8 @@ func setPoolConditions(pf *api.PoolFleet, prev []metav1.Condition, now time.Time
 		set(api.PoolUpdating, false, api.ReasonSourceInvalid, "the default branch fails validation; no node moves until it is fixed")
 	case pf.Paused:
 		set(api.PoolUpdating, false, api.ReasonPaused, "Pool is paused; will not update to "+line)
+	case pf.RolloutStop != nil:
+		set(api.PoolUpdating, false, api.ReasonRolloutStopped, pf.RolloutStop.Message())
 	default:
 		updating = true
 		set(api.PoolUpdating, true, api.ReasonNodesUpdating, "All nodes are updating to "+line)

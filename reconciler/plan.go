@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"stoker.dev/stoker/api"
+	"stoker.dev/stoker/reconciler/render"
 	"stoker.dev/stoker/reconciler/rollout"
 )
 
@@ -42,8 +43,14 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 			if target.Rendered != "" {
 				ps.pools[name] = target
 			}
-			planPools = append(planPools, rollout.PlanPool{Name: name, Target: target.Rendered, Paused: p.Object.Spec.Paused,
-				MaxUnavailable: p.Object.Spec.MaxUnavailable, NodeSelector: p.Object.Spec.NodeSelector})
+			pp := rollout.PlanPool{Name: name, Target: target.Rendered, Paused: p.Object.Spec.Paused,
+				MaxUnavailable: p.Object.Spec.MaxUnavailable, NodeSelector: p.Object.Spec.NodeSelector}
+			if v, ok := p.Object.Annotations[api.MaxFailedPercentAnnotation]; ok {
+				if n, err := render.ParseMaxFailedPercent(v); err == nil { // validated with the pool
+					pp.MaxFailedPercent = &n
+				}
+			}
+			planPools = append(planPools, pp)
 		}
 	} else {
 		// The default branch fails validation: stoker/status stays exactly
@@ -116,6 +123,19 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 			byPool[p] = append(byPool[p], n)
 		}
 	}
+	// Success thresholds: a pool whose rollout stopped advances nobody. A
+	// frozen default branch keeps every stop as it was.
+	stops := map[string]*api.RolloutStop{}
+	for i, pp := range planPools {
+		stop := prev.pools[pp.Name].RolloutStop
+		if rs.pools != nil {
+			stop = rollout.Stop(pp, byPool[pp.Name], stop, now)
+		}
+		if stop != nil {
+			stops[pp.Name] = stop
+			planPools[i].Stopped = true
+		}
+	}
 	for _, pp := range planPools {
 		steps, err := rollout.PlanRollout(pp, byPool[pp.Name])
 		if err != nil {
@@ -167,8 +187,10 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 			members[i].Desired = ps.nodes[members[i].Name].DesiredConfig
 		}
 		summarizePool(pf, pp.Target, members)
+		pf.RolloutStop = stops[pp.Name]
 		setPoolConditions(pf, prev.pools[pp.Name].Conditions, now,
 			poolStatus{sourceInvalid: len(pf.Errors) > 0, frozen: rs.pools == nil}, members)
+		pf.RolledOut = rolledOut(pf, prev.pools[pp.Name])
 		ps.fleetPools[pp.Name] = pf
 	}
 	for _, n := range list {
@@ -196,6 +218,19 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 		ps.fleetNodes[n.Name] = f
 	}
 	return ps, nil
+}
+
+// rolledOut is the last config every node of the pool finished on: pf's
+// when it is Updated now, else the previous one (a fleet written before
+// the field existed: its config if it was Updated).
+func rolledOut(pf *api.PoolFleet, prev api.PoolFleet) string {
+	if pf.Updated {
+		return pf.Config
+	}
+	if prev.RolledOut == "" && prev.Updated {
+		return prev.Config
+	}
+	return prev.RolledOut
 }
 
 // summarizePool counts a pool's machines the way `oc get mcp` does.

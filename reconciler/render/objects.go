@@ -81,7 +81,22 @@ func ValidatePool(pool api.MachineConfigPool) api.Problems {
 			add("metadata.annotations["+api.DriftAnnotation+"]", "%q is not one of report, restore", d)
 		}
 	}
+	if v, ok := pool.Annotations[api.MaxFailedPercentAnnotation]; ok {
+		if _, err := ParseMaxFailedPercent(v); err != nil {
+			add("metadata.annotations["+api.MaxFailedPercentAnnotation+"]", "%v", err)
+		}
+	}
 	return ps
+}
+
+// ParseMaxFailedPercent reads a pool's stoker.dev/max-failed-percent: an
+// integer from 0 to 100, optionally followed by "%".
+func ParseMaxFailedPercent(v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), "%"))
+	if err != nil || n < 0 || n > 100 {
+		return 0, fmt.Errorf("%q is not a percentage from 0 to 100", v)
+	}
+	return n, nil
 }
 
 // ParseMaxUnavailable checks maxUnavailable (a non-negative int or a

@@ -22,6 +22,11 @@ type PlanPool struct {
 	Paused         bool
 	MaxUnavailable *intstr.IntOrString
 	NodeSelector   *metav1.LabelSelector
+	// MaxFailedPercent is the success threshold (nil: none); see Stop.
+	MaxFailedPercent *int
+	// Stopped: the rollout stopped at its success threshold (Stop's
+	// verdict); nobody advances, as when paused.
+	Stopped bool
 }
 
 // PlanNode is what the rollout planner needs to know of a node.
@@ -136,8 +141,8 @@ type Step struct {
 	Node, Pool, From, To string
 }
 
-// PlanRollout decides which nodes get the pool's target now. A paused pool
-// or one without a target advances nobody. Capacity is maxUnavailable minus
+// PlanRollout decides which nodes get the pool's target now. A paused or
+// stopped pool, or one without a target, advances nobody. Capacity is maxUnavailable minus
 // the nodes unavailable now; candidates are ordered by zone (alphabetical,
 // zoneless last), then oldest first, then name. A candidate that is already
 // unavailable costs no capacity (it cannot get less available), so a fix
@@ -147,7 +152,7 @@ type Step struct {
 // its agent may not run yet, and advancing many such nodes at once would
 // disrupt them all together when their agents start.
 func PlanRollout(pool PlanPool, members []PlanNode) ([]Step, error) {
-	if pool.Paused || pool.Target == "" {
+	if pool.Paused || pool.Stopped || pool.Target == "" {
 		return nil, nil
 	}
 	max, err := MaxUnavailable(pool.MaxUnavailable, len(members))
