@@ -7,7 +7,11 @@ import (
 
 // Paths and services of MCO's default node disruption policies
 // (defaultClusterPolicies in pkg/apihelpers/apihelpers.go, with the paths
-// of pkg/daemon/constants).
+// of pkg/daemon/constants). The Internal Release Image entries of that
+// list (IRIRegistryConfigPath, IRILoadImageScriptPath, IRIRootCAPath and
+// the IRIRegistryServiceName unit) are left out: their values are not in
+// any MCO source we could read, and a guessed path would be worse than a
+// missing one (a missing one reboots, as MCO does for unlisted paths).
 const (
 	ContainerRegistryConfPath  = "/etc/containers/registries.conf"
 	containerRegistryPolicy    = "/etc/containers/policy.json"
@@ -17,7 +21,10 @@ const (
 	openShiftNMStateConfigDir  = "/etc/nmstate/openshift"
 	kubeletAuthFile            = "/var/lib/kubelet/config.json"
 	gpgNoRebootPath            = "/etc/machine-config-daemon/no-reboot/containers-gpg.pub"
+	credentialProvidersDir     = "/etc/kubernetes/credential-providers"
+	crioCredProviderDropin     = "/etc/systemd/system/kubelet.service.d/40-kubelet-crio-image-credential-provider.conf"
 	crioService                = "crio.service"
+	kubeletService             = "kubelet.service"
 	updateCATrustService       = "coreos-update-ca-trust.service"
 	defaultPolicyReasonPrefix  = "MCO default policy for "
 	userPolicyReasonPrefix     = "policy for "
@@ -36,8 +43,9 @@ func restart(svc string) Action {
 // anything: the pull secret and nmstate's first-boot directory need nothing,
 // container registry and signature configuration reloads crio, the user CA
 // bundle restarts update-ca-trust and crio, registries.conf is Special
-// (reload crio, and drain only when the change is unsafe), and ssh keys need
-// nothing. The policy a node applies is a repo's policy merged over these
+// (reload crio, and drain only when the change is unsafe), kubelet's image
+// credential provider configuration restarts kubelet (its systemd dropin
+// after a daemon-reload), and ssh keys need nothing. The policy a node applies is a repo's policy merged over these
 // (MergeClusterPolicies).
 func DefaultNodeDisruptionPolicy() NodeDisruptionPolicy {
 	return NodeDisruptionPolicy{
@@ -50,6 +58,8 @@ func DefaultNodeDisruptionPolicy() NodeDisruptionPolicy {
 			{Path: crioPoliciesDir, Actions: []Action{reload(crioService)}},
 			{Path: openShiftNMStateConfigDir, Actions: []Action{{Type: ActionNone}}},
 			{Path: userCABundlePath, Actions: []Action{restart(updateCATrustService), restart(crioService)}},
+			{Path: credentialProvidersDir, Actions: []Action{restart(kubeletService)}},
+			{Path: crioCredProviderDropin, Actions: []Action{{Type: ActionDaemonReload}, restart(kubeletService)}},
 		},
 		SSHKey: &SSHKeyPolicy{Actions: []Action{{Type: ActionNone}}},
 	}

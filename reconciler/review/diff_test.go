@@ -158,6 +158,10 @@ func TestDiffGolden(t *testing.T) {
 		{name: "registries-conf", head: map[string]string{"machineconfigs/50-reg.yaml": diffFileMC("50-registries", "worker", "/etc/containers/registries.conf",
 			strings.Replace(registriesConf, "\n[[registry]]", "\n[[registry]]\nblocked = false", 1)+"\n[[registry]]\nlocation = \"quay.io\"\n")},
 			action: api.ActionReload, pools: "infra,worker"},
+		// MCO's default for KubernetesCredentialProvidersDir (defaultClusterPolicies,
+		// merged by apihelpers.MergeClusterPolicies): Restart kubelet.service.
+		{name: "credential-provider", head: map[string]string{"machineconfigs/70-ecr.yaml": diffFileMC("70-ecr", "worker", "/etc/kubernetes/credential-providers/ecr-credential-provider.yaml", "apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\n")},
+			action: api.ActionRestart, pools: "infra,worker"},
 		{name: "unit-change", head: map[string]string{"machineconfigs/60-unit.yaml": diffUnitMC("60-node-health", "node-health.service", strings.Replace(nodeHealthUnit, "30s", "10s", 1))},
 			action: api.ActionReboot, pools: "infra,worker"},
 		{name: "kernel-args", head: map[string]string{"machineconfigs/05-kargs.yaml": diffKargsMC("audit=1", "mitigations=off")},

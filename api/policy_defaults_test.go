@@ -1,0 +1,138 @@
+package api
+
+import (
+	"reflect"
+	"testing"
+
+	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
+)
+
+// TestDefaultNodeDisruptionPolicy pins every built-in default to MCO's
+// defaultClusterPolicies (pkg/apihelpers/apihelpers.go, openshift/
+// machine-config-operator@0ada93e29e7b6a334e4f5cef7398df4effbab35e), in
+// MCO's order, as apihelpers.MergeClusterPolicies returns them for a
+// cluster whose MachineConfiguration says nothing.
+//
+// The values of the constants the list names come from MCO's
+// pkg/daemon/constants/constants.go: the first eight from
+// openshift/origin's vendored copy (vendor/github.com/openshift/
+// machine-config-operator/pkg/daemon/constants/constants.go@08667cba15cf4f3ce4a530ab905ac79de823a9c5);
+// KubernetesCredentialProvidersDir and KubeletCrioImageCredProviderConfPath
+// from isabella-janssen/machine-config-operator (a fork of MCO)
+// @32350f5c276a01ca21026f249ca7bb5ed760d126, the only stored copy that
+// defines them. MCO's list also holds IRIRegistryConfigPath,
+// IRILoadImageScriptPath, IRIRootCAPath and the unit IRIRegistryServiceName;
+// no stored copy of constants.go defines them, so Stoker leaves them out
+// (see policy.go) rather than guess.
+func TestDefaultNodeDisruptionPolicy(t *testing.T) {
+	none := []Action{{Type: ActionNone}}
+	want := []struct {
+		constant string // MCO's name for the path
+		path     string
+		actions  []Action
+	}{
+		{"KubeletAuthFile", "/var/lib/kubelet/config.json", none},
+		{"GPGNoRebootPath", "/etc/machine-config-daemon/no-reboot/containers-gpg.pub", []Action{reload("crio.service")}},
+		{"ContainerRegistryPolicyPath", "/etc/containers/policy.json", []Action{reload("crio.service")}},
+		{"ContainerRegistryConfPath", "/etc/containers/registries.conf", []Action{{Type: ActionSpecial}}},
+		{"SigstoreRegistriesConfigDir", "/etc/containers/registries.d", []Action{reload("crio.service")}},
+		{"CrioPoliciesDir", "/etc/crio/policies", []Action{reload("crio.service")}},
+		{"OpenShiftNMStateConfigDir", "/etc/nmstate/openshift", none},
+		{"UserCABundlePath", "/etc/pki/ca-trust/source/anchors/openshift-config-user-ca-bundle.crt",
+			[]Action{restart("coreos-update-ca-trust.service"), restart("crio.service")}},
+		{"KubernetesCredentialProvidersDir", "/etc/kubernetes/credential-providers", []Action{restart("kubelet.service")}},
+		{"KubeletCrioImageCredProviderConfPath", "/etc/systemd/system/kubelet.service.d/40-kubelet-crio-image-credential-provider.conf",
+			[]Action{{Type: ActionDaemonReload}, restart("kubelet.service")}},
+	}
+	for _, got := range []struct {
+		name string
+		p    NodeDisruptionPolicy
+	}{
+		{"DefaultNodeDisruptionPolicy", DefaultNodeDisruptionPolicy()},
+		{"MergeClusterPolicies(nil)", MergeClusterPolicies(nil)},
+		{"MergeClusterPolicies(empty)", MergeClusterPolicies(&NodeDisruptionPolicy{})},
+	} {
+		t.Run(got.name, func(t *testing.T) {
+			if len(got.p.Files) != len(want) {
+				t.Fatalf("%d file defaults, want %d", len(got.p.Files), len(want))
+			}
+			for i, w := range want {
+				t.Run(w.constant, func(t *testing.T) {
+					f := got.p.Files[i]
+					if f.Path != w.path || !reflect.DeepEqual(f.Actions, w.actions) {
+						t.Errorf("files[%d] = %s %v, want %s %v", i, f.Path, f.Actions, w.path, w.actions)
+					}
+				})
+			}
+			// No unit default: MCO's one (IRIRegistryServiceName) has no
+			// value we could read, so units stay Reboot unless the repo's
+			// policy names them.
+			if len(got.p.Units) != 0 {
+				t.Errorf("unit defaults = %v, want none", got.p.Units)
+			}
+			if got.p.SSHKey == nil || !reflect.DeepEqual(got.p.SSHKey.Actions, none) {
+				t.Errorf("sshkey = %v, want None", got.p.SSHKey)
+			}
+		})
+	}
+}
+
+// TestPlanCredentialProviderDefaults follows
+// calculatePostConfigChangeNodeDisruptionActionFromMCDiffs (pkg/daemon/
+// update.go) under the defaults of defaultClusterPolicies merged by
+// apihelpers.MergeClusterPolicies: a file below
+// KubernetesCredentialProvidersDir takes that entry
+// (FindClosestFilePolicyPathMatch), kubelet's crio credential provider
+// dropin its own, and a repo entry for the same path replaces the default.
+func TestPlanCredentialProviderDefaults(t *testing.T) {
+	const dropin = "/etc/systemd/system/kubelet.service.d/40-kubelet-crio-image-credential-provider.conf"
+	withFile := func(path, data string) *Rendered {
+		return rendered("b", func(r *Rendered) { r.Config.Storage.Files = []ign3types.File{file(path, data)} })
+	}
+	empty := rendered("a", func(*Rendered) {})
+	tests := []struct {
+		name     string
+		from, to *Rendered
+		policy   *NodeDisruptionPolicy
+		action   ActionType
+		restarts []string
+		daemon   bool // needs a daemon-reload
+		reason   string
+	}{
+		{name: "provider config added below the directory", from: empty, to: withFile("/etc/kubernetes/credential-providers/ecr-credential-provider.yaml", "x"),
+			action: ActionRestart, restarts: []string{"kubelet.service"},
+			reason: "/etc/kubernetes/credential-providers/ecr-credential-provider.yaml added; MCO default policy for /etc/kubernetes/credential-providers: Restart kubelet.service"},
+		{name: "provider config changed", from: withFile("/etc/kubernetes/credential-providers/a.yaml", "1"), to: withFile("/etc/kubernetes/credential-providers/a.yaml", "2"),
+			action: ActionRestart, restarts: []string{"kubelet.service"}},
+		{name: "provider config removed", from: withFile("/etc/kubernetes/credential-providers/a.yaml", "1"), to: empty,
+			action: ActionRestart, restarts: []string{"kubelet.service"}},
+		{name: "a sibling directory is not covered", from: empty, to: withFile("/etc/kubernetes/credential-providers-old/a.yaml", "1"),
+			action: ActionReboot},
+		{name: "kubelet dropin: daemon-reload then restart kubelet", from: empty, to: withFile(dropin, "[Service]\n"),
+			action: ActionRestart, restarts: []string{"kubelet.service"}, daemon: true,
+			reason: dropin + " added; MCO default policy for " + dropin + ": DaemonReload, Restart kubelet.service"},
+		{name: "another kubelet dropin reboots", from: empty, to: withFile("/etc/systemd/system/kubelet.service.d/50-other.conf", "[Service]\n"),
+			action: ActionReboot},
+		{name: "repo policy replaces the default", from: empty, to: withFile("/etc/kubernetes/credential-providers/a.yaml", "1"),
+			policy: &NodeDisruptionPolicy{Files: []FilePolicy{{Path: "/etc/kubernetes/credential-providers", Actions: []Action{{Type: ActionNone}}}}},
+			action: ActionNone,
+			reason: "/etc/kubernetes/credential-providers/a.yaml added; policy for /etc/kubernetes/credential-providers: None"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := PlanChanges(tc.from, tc.to, tc.policy)
+			if p.Action != tc.action {
+				t.Errorf("action = %s, want %s\n%+v", p.Action, tc.action, p.Changes)
+			}
+			if got := p.Services(ActionRestart); !reflect.DeepEqual(got, tc.restarts) {
+				t.Errorf("restarts = %v, want %v", got, tc.restarts)
+			}
+			if got := p.Needs(ActionDaemonReload); got != tc.daemon {
+				t.Errorf("needs daemon-reload = %t, want %t", got, tc.daemon)
+			}
+			if tc.reason != "" && (len(p.Changes) != 1 || p.Changes[0].Reason != tc.reason) {
+				t.Errorf("changes = %+v, want one with reason %q", p.Changes, tc.reason)
+			}
+		})
+	}
+}
