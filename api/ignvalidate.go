@@ -28,7 +28,12 @@ import (
 // ValidateWithContext's, entry by entry.
 func ValidateIgnitionConfig(cfg ign3types.Config) report.Report {
 	var w ignWalk
-	w.value(path.ContextPath{Tag: "json"}, reflect.ValueOf(cfg))
+	// Walked through a pointer, every value is addressable: Validate is
+	// called on its address (the same value-receiver method, without
+	// boxing a copy of the value). The path has room for the deepest
+	// field, so appending to it never allocates; reports copy the paths
+	// they keep, as vcontext's walk relies on too.
+	w.value(path.ContextPath{Tag: "json", Path: make([]any, 0, 16)}, reflect.ValueOf(&cfg).Elem())
 	w.own.Merge(w.dups)
 	return w.own
 }
@@ -50,7 +55,11 @@ func (w *ignWalk) value(c path.ContextPath, v reflect.Value) {
 	}
 	info := typeInfoOf(v.Type())
 	if info.validates {
-		w.own.Merge(vvalidate.DefaultValidator(v, c))
+		if v.CanAddr() {
+			w.own.Merge(v.Addr().Interface().(validator).Validate(c))
+		} else {
+			w.own.Merge(vvalidate.DefaultValidator(v, c))
+		}
 	}
 	switch v.Kind() {
 	case reflect.Struct:
@@ -96,7 +105,8 @@ type validator interface {
 var validatorType = reflect.TypeOf((*validator)(nil)).Elem()
 
 type walkField struct {
-	name  string
+	// name is the field's JSON name, boxed once for the context path.
+	name  any
 	index []int
 }
 
