@@ -86,6 +86,9 @@ func ValidatePool(pool api.MachineConfigPool) api.Problems {
 			add("metadata.annotations["+api.MaxFailedPercentAnnotation+"]", "%v", err)
 		}
 	}
+	if _, wps := api.ParseWindow(pool.Annotations); len(wps) > 0 {
+		ps = append(ps, wps...)
+	}
 	return ps
 }
 

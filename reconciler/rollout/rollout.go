@@ -1,8 +1,11 @@
 package rollout
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +30,14 @@ type PlanPool struct {
 	// Stopped: the rollout stopped at its success threshold (Stop's
 	// verdict); nobody advances, as when paused.
 	Stopped bool
+	// Window, when set, lets the updates it gates (disruptive ones, or all)
+	// start only while it is open at Now; updates in flight finish.
+	Window *api.MaintenanceWindow
+	// Now is the clock the window is read at.
+	Now time.Time
+	// Policy is .stoker/rollout.yaml: held nodes never advance, and its
+	// order comes before zone-then-age. Nil means neither.
+	Policy *api.RolloutPolicy
 }
 
 // PlanNode is what the rollout planner needs to know of a node.
@@ -45,6 +56,10 @@ type PlanNode struct {
 	Desired string
 	// Report is the node's last report; nil when it has never reported.
 	Report *api.Report
+	// Action is the strongest action of moving this node from Desired to
+	// the pool's target ("" = unknown, counted as disruptive); only a pool
+	// with a Window reads it.
+	Action api.ActionType
 }
 
 // Membership is the outcome of matching nodes to pools.
@@ -142,15 +157,19 @@ type Step struct {
 }
 
 // PlanRollout decides which nodes get the pool's target now. A paused or
-// stopped pool, or one without a target, advances nobody. Capacity is maxUnavailable minus
-// the nodes unavailable now; candidates are ordered by zone (alphabetical,
-// zoneless last), then oldest first, then name. A candidate that is already
+// stopped pool, or one without a target, advances nobody. Capacity is
+// maxUnavailable minus the nodes unavailable now; candidates are ordered
+// by the repo's order (if any), then zone (alphabetical, zoneless last),
+// then oldest first, then name. A candidate that is already
 // unavailable costs no capacity (it cannot get less available), so a fix
 // reaches a Degraded node even when the pool has no room; the invariant is
 // that no commit raises the pool's unavailable count above maxUnavailable.
 // A node that never reported is not "already unavailable" in that sense:
 // its agent may not run yet, and advancing many such nodes at once would
-// disrupt them all together when their agents start.
+// disrupt them all together when their agents start. A node Blocked (held,
+// or its update gated by the pool's closed window) is skipped and costs
+// nothing; one already moving to the target is not a candidate, so a
+// window that closes lets updates in flight finish.
 func PlanRollout(pool PlanPool, members []PlanNode) ([]Step, error) {
 	if pool.Paused || pool.Stopped || pool.Target == "" {
 		return nil, nil
@@ -169,10 +188,13 @@ func PlanRollout(pool PlanPool, members []PlanNode) ([]Step, error) {
 			candidates = append(candidates, n)
 		}
 	}
-	sort.SliceStable(candidates, func(i, j int) bool { return rolloutLess(candidates[i], candidates[j]) })
+	sort.SliceStable(candidates, func(i, j int) bool { return rolloutLess(pool.Policy, candidates[i], candidates[j]) })
 	capacity := max - unavailable
 	var steps []Step
 	for _, n := range candidates {
+		if Blocked(pool, n) != "" {
+			continue
+		}
 		if !inFlight(n) {
 			if capacity <= 0 {
 				continue
@@ -193,7 +215,39 @@ func inFlight(n PlanNode) bool {
 	return n.Report.State != api.StateDone || (n.Desired != "" && n.Report.CurrentConfig != n.Desired)
 }
 
-func rolloutLess(a, b PlanNode) bool {
+// Blocked says why node n may not start moving to the pool's target now
+// ("" = it may): it is held in .stoker/rollout.yaml, or the pool's window
+// is closed and gates the update.
+func Blocked(pool PlanPool, n PlanNode) string {
+	if h, ok := pool.Policy.Held(n.Name); ok {
+		msg := "held in " + api.RolloutPolicyFile
+		if h.Reason != "" {
+			msg += ": " + h.Reason
+		}
+		return msg
+	}
+	if w := pool.Window; w != nil && w.Gates(n.Action) {
+		if st := w.State(pool.Now); !st.Open {
+			kind := "a disruptive update"
+			if !api.Disruptive(n.Action) {
+				kind = "an update"
+			}
+			msg := kind + " waits for the maintenance window"
+			if !st.Opens.IsZero() {
+				msg += " (opens " + st.Opens.Format(time.RFC3339) + ")"
+			}
+			return msg
+		}
+	}
+	return ""
+}
+
+func rolloutLess(p *api.RolloutPolicy, a, b PlanNode) bool {
+	if p != nil && p.Order != nil {
+		if c := orderCompare(p.Order, a, b); c != 0 {
+			return c < 0
+		}
+	}
 	za, zb := a.Labels[api.ZoneLabel], b.Labels[api.ZoneLabel]
 	if za != zb {
 		if za == "" || zb == "" {
@@ -208,4 +262,43 @@ func rolloutLess(a, b PlanNode) bool {
 		return a.Created.Before(b.Created)
 	}
 	return a.Name < b.Name
+}
+
+// orderCompare compares two nodes by the repo's rollout order: listed
+// nodes (or listed label values) first, in list order; without Values, by
+// label value ascending, numbers numerically; the rest after, equal.
+func orderCompare(o *api.RolloutOrder, a, b PlanNode) int {
+	if len(o.Nodes) > 0 {
+		return cmp.Compare(listRank(o.Nodes, a.Name), listRank(o.Nodes, b.Name))
+	}
+	va, oka := a.Labels[o.Label]
+	vb, okb := b.Labels[o.Label]
+	if len(o.Values) > 0 {
+		return cmp.Compare(listRank(o.Values, va, oka), listRank(o.Values, vb, okb))
+	}
+	switch {
+	case oka != okb:
+		if oka {
+			return -1
+		}
+		return 1
+	case !oka || va == vb:
+		return 0
+	}
+	na, ea := strconv.ParseInt(va, 10, 64)
+	nb, eb := strconv.ParseInt(vb, 10, 64)
+	if ea == nil && eb == nil {
+		return cmp.Compare(na, nb)
+	}
+	return strings.Compare(va, vb)
+}
+
+// listRank is v's index in list, or len(list) when absent (or not set).
+func listRank(list []string, v string, set ...bool) int {
+	if len(set) == 0 || set[0] {
+		if i := slices.Index(list, v); i >= 0 {
+			return i
+		}
+	}
+	return len(list)
 }
