@@ -16,6 +16,7 @@ import (
 	"stoker.dev/stoker/gitsource"
 	"stoker.dev/stoker/reconciler/configserver"
 	"stoker.dev/stoker/reconciler/httpserver"
+	"stoker.dev/stoker/reconciler/notify"
 	"stoker.dev/stoker/reconciler/render"
 	"stoker.dev/stoker/reconciler/rollout"
 )
@@ -54,6 +55,9 @@ type HubConfig struct {
 	Build api.HubInfo
 	// Trust is the signed chain (signing.go); the zero value is off.
 	Trust HubTrust
+	// Notify, when set, gets the events of every stoker/fleet transition
+	// the hub pushes (notifystep.go); nil sends nothing.
+	Notify *notify.Sender
 	// UnreachableAfter is how old a node's last report or heartbeat may
 	// get before the hub marks it Unreachable; 0 means
 	// api.DefaultUnreachableMultiple × api.DefaultHeartbeat.
@@ -77,6 +81,8 @@ type Hub struct {
 	treeCache   map[string]loaded      // by config commit
 	previews    previewState
 	trust       trustState
+	// notifyCommit is the default-branch commit the receivers were read at.
+	notifyCommit string
 	// snap is stoker/status for the config server (firstboot.go).
 	snap atomic.Pointer[configserver.Snapshot]
 }
@@ -185,6 +191,9 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	for pool, ps := range rs.errors {
 		res.Errors[pool] = ps
 	}
+	if rs.pools != nil {
+		h.notifyReceivers(ctx, rs.mainCommit)
+	}
 	// Step 4: read node reports.
 	reports, err := h.readReports(ctx, rf)
 	if err != nil {
@@ -239,6 +248,7 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	res.FleetCommit = commit
+	h.notifyStep(prevFleet, plan, commit)
 	// Step 8: previews of matching branches (best effort).
 	h.previewStep(ctx)
 	if res.StatusCommit == "" && res.FleetCommit == "" {

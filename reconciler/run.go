@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sirupsen/logrus"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/gitsource"
@@ -19,6 +20,7 @@ import (
 	"stoker.dev/stoker/reconciler/configserver"
 	"stoker.dev/stoker/reconciler/fleetview"
 	"stoker.dev/stoker/reconciler/httpserver"
+	"stoker.dev/stoker/reconciler/notify"
 	"stoker.dev/stoker/reconciler/render"
 )
 
@@ -50,6 +52,8 @@ type HubOptions struct {
 	Previews []string
 	// Signing is the signed chain (signing.go).
 	Signing SigningOptions
+	// Notify posts fleet events to the receivers the config repo names.
+	Notify NotifyOptions
 	// ConfigServer serves /config/<pool> to joining machines on its own
 	// listener when ConfigServer.Listen is set (configserver).
 	ConfigServer configserver.Options
@@ -138,12 +142,18 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := httpserver.NewMetrics(reg)
+	var sender *notify.Sender
+	if o.Notify.SecretsDir != "" {
+		sender = notify.NewSender(notify.Options{SecretsDir: o.Notify.SecretsDir, Registerer: reg, Version: o.Version,
+			Timeout: o.Notify.Timeout, Backoff: o.Notify.backoff(), Log: o.Log.WithField("component", "notify")})
+	}
 	hub := NewHub(HubConfig{
 		Config: cfgRepo, Status: statusRepo, Reports: reportsRepo,
 		Branch: o.Branch, Path: o.Path, Inventory: o.Inventory,
 		Load: render.LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: metrics, Previews: o.Previews,
 		Build: api.HubInfo(observe.Build(o.Version)),
 		Trust: hubTrust, UnreachableAfter: unreachableAfter(o.UnreachableAfter, o.AgentHeartbeat),
+		Notify: sender,
 	})
 	trigger := make(chan struct{}, 1)
 	poke := func() {
@@ -170,6 +180,10 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
+	if sender != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); sender.Run(ctx) }()
+	}
 	if o.Listen != "" {
 		srv, err := httpserver.Listen(httpserver.Options{
 			Listen:        o.Listen,
@@ -273,6 +287,30 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// NotifyOptions are the hub's --notify-* flags.
+type NotifyOptions struct {
+	// SecretsDir holds <receiver>/url (and token, hmac-key) for the
+	// receivers named in the config repo; empty sends nothing.
+	SecretsDir string
+	// Retries is the number of attempts per delivery; RetryBase the
+	// first wait between them (doubling, with jitter).
+	Retries   int
+	RetryBase time.Duration
+	// Timeout bounds one HTTP attempt.
+	Timeout time.Duration
+}
+
+func (n NotifyOptions) backoff() wait.Backoff {
+	b := notify.DefaultBackoff
+	if n.Retries > 0 {
+		b.Steps = n.Retries
+	}
+	if n.RetryBase > 0 {
+		b.Duration = n.RetryBase
+	}
+	return b
 }
 
 // unreachableAfter is multiple × heartbeat, with the defaults for zeros.

@@ -8,6 +8,7 @@ import (
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/reconciler"
+	"stoker.dev/stoker/reconciler/notify"
 )
 
 func init() { subcommands = append(subcommands, newHubCmd) }
@@ -57,6 +58,10 @@ func newHubCmd() *cobra.Command {
 	f.StringVar(&o.Signing.SignKeyFile, "sign-key", "", "the hub's SSH private key: sign every stoker/status and stoker/fleet commit")
 	f.StringArrayVar(&o.Signing.TrustHubKeys, "trust-hub-key", nil, "an earlier hub public key still accepted on stoker/status and stoker/fleet during a key rotation; repeatable")
 	f.BoolVar(&o.Signing.RequireSignedReports, "require-signed-reports", false, "ignore report commits not signed by the node's key in --node-signers (needs --trust-root)")
+	f.StringVar(&o.Notify.SecretsDir, "notify-secrets-dir", "", "directory of the notification receivers' secrets: <dir>/<secretRef>/url, and optional token (Bearer) and hmac-key (X-Signature) files, for the receivers .stoker/notifications.yaml names; unset sends no notification")
+	f.IntVar(&o.Notify.Retries, "notify-retries", notify.DefaultBackoff.Steps, "attempts per notification delivery")
+	f.DurationVar(&o.Notify.RetryBase, "notify-retry-base", notify.DefaultBackoff.Duration, "first wait between notification attempts (doubling, with jitter)")
+	f.DurationVar(&o.Notify.Timeout, "notify-timeout", notify.DefaultTimeout, "timeout of one notification HTTP attempt")
 	f.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
 	o.Auth.BindFlags(f)
 	o.ConfigServer.BindFlags(f)

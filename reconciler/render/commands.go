@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -60,6 +61,7 @@ func RunValidate(ctx context.Context, opts ValidateOptions) error {
 		return fmt.Errorf("read %s: not a directory", dir)
 	}
 	repo, res, ps := loadAndRender(opts.Dir, opts.Strict)
+	ps = append(ps, validateNotifications(dir)...)
 	AddLines(os.DirFS(dir), ps)
 	n := len(ps.Errors())
 	if opts.Output == "json" {
@@ -226,4 +228,27 @@ func writeFiles(dir string, files map[string][]byte) error {
 		}
 	}
 	return nil
+}
+
+// validateNotifications checks DIR/.stoker/notifications.yaml, if any, as
+// the hub reads it (size bounded before it is read).
+func validateNotifications(dir string) api.Problems {
+	p := filepath.Join(dir, filepath.FromSlash(api.NotificationsFile))
+	st, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return api.Problems{{File: api.NotificationsFile, Message: err.Error(), Severity: api.SeverityError}}
+	}
+	if st.Size() > api.MaxNotificationsSize {
+		return api.Problems{{File: api.NotificationsFile, Severity: api.SeverityError,
+			Message: fmt.Sprintf("is %d bytes, more than %d", st.Size(), api.MaxNotificationsSize)}}
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return api.Problems{{File: api.NotificationsFile, Message: err.Error(), Severity: api.SeverityError}}
+	}
+	_, ps := api.ParseNotifications(api.NotificationsFile, data)
+	return ps
 }
