@@ -2,6 +2,7 @@ package api
 
 import (
 	"reflect"
+	"strings"
 	"sync"
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
@@ -54,7 +55,7 @@ func (w *ignWalk) value(c path.ContextPath, v reflect.Value) {
 		v = reflect.ValueOf(v.Interface())
 	}
 	info := typeInfoOf(v.Type())
-	if info.validates {
+	if info.validates && !quiet(v) {
 		if v.CanAddr() {
 			w.own.Merge(v.Addr().Interface().(validator).Validate(c))
 		} else {
@@ -84,6 +85,30 @@ func (w *ignWalk) value(c path.ContextPath, v reflect.Value) {
 			w.value(c, v.Elem())
 		}
 	}
+}
+
+var systemdType = reflect.TypeOf(ign3types.Systemd{})
+
+// quiet reports whether v's Validate is sure to report nothing, so it need
+// not run: Ignition's Systemd.Validate compiles a regular expression on
+// every call and reports only on a unit whose name matches
+// `^(.+?)@(.+?)\.service$`, so with no "@" in any unit name it is silent.
+func quiet(v reflect.Value) bool {
+	if v.Type() != systemdType {
+		return false
+	}
+	var units []ign3types.Unit
+	if v.CanAddr() {
+		units = v.Addr().Interface().(*ign3types.Systemd).Units
+	} else {
+		units = v.Interface().(ign3types.Systemd).Units
+	}
+	for _, u := range units {
+		if strings.Contains(u.Name, "@") {
+			return false
+		}
+	}
+	return true
 }
 
 // hasLongList reports whether a struct has a list of two entries or more

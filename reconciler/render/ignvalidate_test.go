@@ -67,6 +67,20 @@ func TestValidateIgnitionConfigMatchesIgnition(t *testing.T) {
 		"passwd":{"users":[{"name":"core"},{"name":"core"}],"groups":[{"name":"g"},{"name":"g"}]}}`), &dup); err != nil {
 		t.Fatal(err)
 	}
+	// Instantiated units: Ignition warns about an enabled foo@x.service
+	// whose foo@.service has no [Install] section (Systemd.Validate, which
+	// ValidateIgnitionConfig skips when no unit name has an "@").
+	var inst ign3types.Config
+	if err := json.Unmarshal([]byte(`{"ignition":{"version":"3.5.0"},"systemd":{"units":[
+		{"name":"a@.service","contents":"[Service]\nExecStart=/bin/true\n"},{"name":"a@x.service","enabled":true},
+		{"name":"b@.service","contents":"[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"},{"name":"b@y.service","enabled":true},
+		{"name":"c@z.service","enabled":true},{"name":"d.service","enabled":true}]}}`), &inst); err != nil {
+		t.Fatal(err)
+	}
+	if r := validate.ValidateWithContext(inst, nil); len(r.Entries) == 0 {
+		t.Fatal("no warning for an instantiated unit without [Install]: the case tests nothing")
+	}
+	cfgs = append(cfgs, inst)
 	cfgs = append(cfgs, dup, ign3types.Config{})
 	dup.Ignition.Version = api.IgnitionVersion
 	cfgs = append(cfgs, dup)

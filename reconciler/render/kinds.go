@@ -248,19 +248,23 @@ func emptyIgnition() ign3types.Config {
 	return ign3types.Config{Ignition: ign3types.Ignition{Version: api.IgnitionVersion}}
 }
 
-// withOverwriteDefault returns cfg with overwrite: true on every file that
-// does not say, as MCO's MergeMachineConfigs sets it.
-func withOverwriteDefault(cfg ign3types.Config) ign3types.Config {
-	files := make([]ign3types.File, len(cfg.Storage.Files))
-	copy(files, cfg.Storage.Files)
+// setOverwriteDefault sets overwrite: true on every file that does not
+// say, as MCO's MergeMachineConfigs sets it.
+func setOverwriteDefault(files []ign3types.File) {
+	n := 0
 	for i := range files {
 		if files[i].Overwrite == nil {
-			t := true
-			files[i].Overwrite = &t
+			n++
 		}
 	}
-	cfg.Storage.Files = files
-	return cfg
+	trues := make([]bool, n)
+	for i := range files {
+		if files[i].Overwrite == nil {
+			trues[0] = true
+			files[i].Overwrite = &trues[0]
+			trues = trues[1:]
+		}
+	}
 }
 
 func (l *loader) loadPool(c objCtx, js []byte) {

@@ -22,13 +22,13 @@ import (
 // kernel arguments, disks...) is folded with Ignition's merge only when a
 // config has any. TestFoldMatchesSequentialMerge holds this to the
 // sequential fold.
-func foldIgnition(cfgs []ign3types.Config) ign3types.Config {
+func foldIgnition(cfgs []*ign3types.Config) ign3types.Config {
 	var acc accumulator
 	acc.paths = map[string]nodeRef{}
 	acc.unitAt = map[string]int{}
 	acc.rest = emptyIgnition()
-	for i := range cfgs {
-		acc.add(cfgs[i])
+	for _, c := range cfgs {
+		acc.add(c)
 	}
 	return acc.result()
 }
@@ -58,7 +58,7 @@ type accumulator struct {
 	rest   ign3types.Config
 }
 
-func (a *accumulator) add(c ign3types.Config) {
+func (a *accumulator) add(c *ign3types.Config) {
 	for _, f := range c.Storage.Files {
 		if f.Contents.Source != nil && f.Contents.Compression == nil {
 			f.Contents.Compression = new(string)
@@ -101,7 +101,7 @@ func (a *accumulator) add(c ign3types.Config) {
 		a.unitAt[u.Name] = len(a.units)
 		a.units = append(a.units, u)
 	}
-	rest := c
+	rest := *c
 	rest.Ignition.Version = ""
 	rest.Storage.Files, rest.Storage.Directories, rest.Storage.Links = nil, nil, nil
 	rest.Systemd.Units = nil

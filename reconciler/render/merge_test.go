@@ -46,7 +46,11 @@ func sequentialFold(cfgs []ign3types.Config) ign3types.Config {
 func assertSameFold(t *testing.T, what string, cfgs []ign3types.Config) {
 	t.Helper()
 	a, _ := json.Marshal(sequentialFold(cfgs))
-	b, _ := json.Marshal(foldIgnition(cfgs))
+	ptrs := make([]*ign3types.Config, len(cfgs))
+	for i := range cfgs {
+		ptrs[i] = &cfgs[i]
+	}
+	b, _ := json.Marshal(foldIgnition(ptrs))
 	if !bytes.Equal(a, b) {
 		t.Fatalf("%s: keyed fold differs from Ignition's sequential merge:\nsequential %s\nkeyed      %s", what, a, b)
 	}

@@ -53,6 +53,20 @@ const hashLen = 32
 // sorted by name, so a custom pool's own MCs override worker MCs whatever
 // their names. A pool without a machineConfigSelector takes none.
 func SelectMachineConfigs(pool api.MachineConfigPool, mcs []Source[MachineConfig]) ([]Source[MachineConfig], error) {
+	sel, err := selectMachineConfigs(pool, mcs)
+	if err != nil || len(sel) == 0 {
+		return nil, err
+	}
+	out := make([]Source[MachineConfig], len(sel))
+	for i, mc := range sel {
+		out[i] = *mc
+	}
+	return out, nil
+}
+
+// selectMachineConfigs is SelectMachineConfigs pointing into mcs, so a
+// pool's render copies none of the (large) MachineConfigs.
+func selectMachineConfigs(pool api.MachineConfigPool, mcs []Source[MachineConfig]) ([]*Source[MachineConfig], error) {
 	sel := labels.Nothing()
 	if pool.Spec.MachineConfigSelector != nil {
 		s, err := metav1.LabelSelectorAsSelector(pool.Spec.MachineConfigSelector)
@@ -61,32 +75,27 @@ func SelectMachineConfigs(pool api.MachineConfigPool, mcs []Source[MachineConfig
 		}
 		sel = s
 	}
-	// Indexes are selected and sorted, not the (large) MachineConfigs.
-	var worker, own []int
+	var worker, own []*Source[MachineConfig]
 	for i := range mcs {
 		mc := &mcs[i]
 		if !sel.Matches(labels.Set(mc.Object.Labels)) {
 			continue
 		}
 		if mc.Object.Labels[api.RoleLabel] == api.PoolWorker {
-			worker = append(worker, i)
+			worker = append(worker, mc)
 		} else {
-			own = append(own, i)
+			own = append(own, mc)
 		}
 	}
-	byName := func(s []int) {
-		sort.SliceStable(s, func(i, j int) bool { return mcs[s[i]].Object.Name < mcs[s[j]].Object.Name })
+	byName := func(s []*Source[MachineConfig]) {
+		sort.SliceStable(s, func(i, j int) bool { return s[i].Object.Name < s[j].Object.Name })
 	}
 	byName(worker)
 	byName(own)
 	if len(worker)+len(own) == 0 {
 		return nil, nil
 	}
-	out := make([]Source[MachineConfig], 0, len(worker)+len(own))
-	for _, i := range append(worker, own...) {
-		out = append(out, mcs[i])
-	}
-	return out, nil
+	return append(worker, own...), nil
 }
 
 // Merge merges MachineConfigs in the given order with MCO's semantics:
@@ -98,10 +107,19 @@ func SelectMachineConfigs(pool api.MachineConfigPool, mcs []Source[MachineConfig
 // and extensions concatenated, kernel-devel refused with a non-default
 // kernel; osImageURL the last non-empty. The result has no name; see Name.
 func Merge(mcs []MachineConfig) (*api.Rendered, error) {
-	var cfgs []ign3types.Config
+	ptrs := make([]*MachineConfig, len(mcs))
+	for i := range mcs {
+		ptrs[i] = &mcs[i]
+	}
+	return mergeMachineConfigs(ptrs)
+}
+
+// mergeMachineConfigs is Merge of MachineConfigs held elsewhere.
+func mergeMachineConfigs(mcs []*MachineConfig) (*api.Rendered, error) {
+	cfgs := make([]*ign3types.Config, 0, len(mcs))
 	for _, mc := range mcs {
 		if mc.Ignition.Ignition.Version != "" {
-			cfgs = append(cfgs, mc.Ignition)
+			cfgs = append(cfgs, &mc.Ignition)
 		}
 	}
 	out := foldIgnition(cfgs)
@@ -122,7 +140,9 @@ func Merge(mcs []MachineConfig) (*api.Rendered, error) {
 		return nil, err
 	}
 	out.Ignition.Version = api.IgnitionVersion
-	r.Config = withOverwriteDefault(out)
+	// The fold's lists are its own: overwrite is defaulted in place.
+	setOverwriteDefault(out.Storage.Files)
+	r.Config = out
 	return r, nil
 }
 
@@ -141,17 +161,17 @@ func RenderPool(pool Source[api.MachineConfigPool], mcs []Source[MachineConfig],
 	if poolFile == "" {
 		poolFile = "(built-in pool " + pool.Object.Name + ")"
 	}
-	selected, err := SelectMachineConfigs(pool.Object, mcs)
+	selected, err := selectMachineConfigs(pool.Object, mcs)
 	if err != nil {
 		return nil, api.Problems{{File: poolFile, Field: "spec.machineConfigSelector", Message: err.Error(), Severity: api.SeverityError}}
 	}
-	objs := make([]MachineConfig, len(selected))
+	objs := make([]*MachineConfig, len(selected))
 	names := make([]string, len(selected))
 	for i, s := range selected {
-		objs[i] = s.Object
+		objs[i] = &s.Object
 		names[i] = s.Object.Name
 	}
-	r, err := Merge(objs)
+	r, err := mergeMachineConfigs(objs)
 	if err != nil {
 		return nil, api.Problems{{File: poolFile, Message: fmt.Sprintf("render pool %s: %v", pool.Object.Name, err), Severity: api.SeverityError}}
 	}
@@ -194,7 +214,7 @@ var entryField = regexp.MustCompile(`^spec\.config\.(storage\.files|storage\.dir
 
 // attribute finds the file of the last MachineConfig that defines the
 // merged entry a rendered-config problem is about.
-func attribute(cfg ign3types.Config, fld string, mcs []Source[MachineConfig]) string {
+func attribute(cfg ign3types.Config, fld string, mcs []*Source[MachineConfig]) string {
 	m := entryField.FindStringSubmatch(fld)
 	if m == nil {
 		return ""
@@ -349,7 +369,7 @@ func (res *RenderResult) StatusFiles(sourceBranch, sourceCommit string) (map[str
 // most bytes (their encoded Ignition config and kernel arguments), with
 // their files and sizes, largest first, and returns the largest one's file:
 // where to cut when a rendered config is over the limit.
-func largestContributors(mcs []Source[MachineConfig], n int) (file, desc string) {
+func largestContributors(mcs []*Source[MachineConfig], n int) (file, desc string) {
 	type contrib struct {
 		name, file string
 		size       int
