@@ -19,7 +19,9 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/sirupsen/logrus"
 
@@ -322,41 +324,81 @@ func (g *GoGit) netCtx(ctx context.Context) (context.Context, context.CancelFunc
 	return context.WithTimeout(ctx, g.timeout)
 }
 
-// ls lists the remote's branches (one round trip, no cache involved).
-func (g *GoGit) ls(ctx context.Context) (map[string]string, error) {
+// advertised asks the remote for its refs: one session, closed after
+// the advertisement (no objects negotiated). It speaks go-git's transport
+// directly instead of Remote.List, which copies the advertisement into a
+// storage, a sorted iterator and a slice before the caller sees it: an
+// idle agent's poll is just this, every interval. A remote without refs
+// is an empty advertisement, not an error.
+func (g *GoGit) advertised(ctx context.Context) (*packp.AdvRefs, error) {
 	ctx, cancel := g.netCtx(ctx)
 	defer cancel()
-	r := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: remoteName, URLs: []string{g.url}})
-	refs, err := r.ListContext(ctx, &git.ListOptions{Auth: g.auth, Timeout: int(g.timeout / time.Second)})
+	ar, err := g.advertisedRefs(ctx)
 	if err != nil {
 		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
-			return map[string]string{}, nil
+			return packp.NewAdvRefs(), nil
 		}
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w: %w", ctx.Err(), err)
 		}
 		return nil, g.red.err(fmt.Errorf("ls-remote %s: %w", g.redacted, err))
 	}
-	out := make(map[string]string, len(refs))
-	for _, ref := range refs {
-		if ref.Type() == plumbing.HashReference && ref.Name().IsBranch() {
-			out[ref.Name().Short()] = ref.Hash().String()
+	return ar, nil
+}
+
+func (g *GoGit) advertisedRefs(ctx context.Context) (ar *packp.AdvRefs, err error) {
+	ep, err := transport.NewEndpoint(g.url)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewClient(ep)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.NewUploadPackSession(ep, g.auth)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := s.Close(); err == nil && cerr != nil {
+			ar, err = nil, cerr
+		}
+	}()
+	return s.AdvertisedReferencesContext(ctx)
+}
+
+// ls lists the remote's branches (one round trip, no cache involved).
+func (g *GoGit) ls(ctx context.Context) (map[string]string, error) {
+	ar, err := g.advertised(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(ar.References))
+	for name, h := range ar.References {
+		// Not ReferenceName.Short: it tries every rev-parse rule with
+		// fmt.Sscanf, most of the cost of a poll over many refs.
+		if b, ok := strings.CutPrefix(name, branchPrefix); ok {
+			out[b] = h.String()
 		}
 	}
 	return out, nil
 }
 
+// branchPrefix is what plumbing.ReferenceName.IsBranch looks for.
+const branchPrefix = "refs/heads/"
+
 // Head returns the commit the remote branch points at, or ErrRefNotFound.
+// It looks the branch up in the advertisement without listing the rest.
 func (g *GoGit) Head(ctx context.Context, branch string) (string, error) {
-	refs, err := g.ls(ctx)
+	ar, err := g.advertised(ctx)
 	if err != nil {
 		return "", err
 	}
-	h, ok := refs[branch]
+	h, ok := ar.References[branchPrefix+branch]
 	if !ok {
 		return "", fmt.Errorf("branch %s of %s: %w", branch, g.redacted, ErrRefNotFound)
 	}
-	return h, nil
+	return h.String(), nil
 }
 
 // Refs lists the remote branches starting with prefix, in one round trip.
