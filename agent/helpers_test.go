@@ -107,19 +107,26 @@ func newEnv(t *testing.T) *env {
 // rendered configs, on stoker/status.
 func (e *env) publish(r *api.Rendered, policy *api.NodeDisruptionPolicy, extra ...*api.Rendered) {
 	e.t.Helper()
+	e.srv.SeedRepo(e.t, "cfg", statusFiles(e.t, r, policy, extra...), api.StatusBranch)
+}
+
+// statusFiles are the stoker/status files that make r node's target in
+// pool worker, with extra rendered configs beside it.
+func statusFiles(t testing.TB, r *api.Rendered, policy *api.NodeDisruptionPolicy, extra ...*api.Rendered) map[string]string {
+	t.Helper()
 	files := map[string]string{}
 	nt, err := yaml.Marshal(api.NodeTarget{Name: node, Pool: "worker", DesiredConfig: r.Name})
-	must(e.t, err)
+	must(t, err)
 	files[api.NodeFile(node)] = string(nt)
 	pt, err := yaml.Marshal(api.PoolTarget{Name: "worker", Rendered: r.Name, Disruption: policy})
-	must(e.t, err)
+	must(t, err)
 	files[api.PoolFile("worker")] = string(pt)
 	for _, x := range append([]*api.Rendered{r}, extra...) {
 		data, err := x.Encode()
-		must(e.t, err)
+		must(t, err)
 		files[api.RenderedFile(x.Name)] = string(data)
 	}
-	e.srv.SeedRepo(e.t, "cfg", files, api.StatusBranch)
+	return files
 }
 
 func (e *env) options() Options {
