@@ -60,6 +60,9 @@ type Options struct {
 	// AutoRollback rolls back to the last good config when validation
 	// after a reboot fails (MCO leaves the node Degraded instead).
 	AutoRollback bool
+	// HookTimeout bounds each lifecycle hook's run (default
+	// nodeops.DefaultHookTimeout); see hooks.go.
+	HookTimeout time.Duration
 	// RetryFailed is how long a config whose update failed is left alone
 	// before it is tried again (default 10 × Interval).
 	RetryFailed time.Duration
@@ -166,6 +169,7 @@ type agent struct {
 	observer  *observer // nil without --listen
 	log       logrus.FieldLogger
 	applier   *nodeops.Applier
+	hooks     *nodeops.HookRunner
 	status    gitsource.Repo
 	reporter  *Reporter
 	st        State
@@ -331,7 +335,8 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 	rb.Cap = time.Minute
 	rep := NewReporter(ReporterOptions{Repo: o.Reports, Node: o.Node, Heartbeat: o.Heartbeat,
 		Backoff: rb, Annotator: o.Annotator, Now: o.Now, Log: log})
-	a := &agent{o: *o, log: log, applier: applier, status: o.Status, reporter: rep, st: st, hubKeys: hubKeys}
+	a := &agent{o: *o, log: log, applier: applier, status: o.Status, reporter: rep, st: st, hubKeys: hubKeys,
+		hooks: nodeops.NewHookRunner(host, o.HookTimeout)}
 	a.drift = newDriftMonitor(a)
 	return a, nil
 }
@@ -794,6 +799,7 @@ func (a *agent) report(state api.NodeState, reason string) {
 		r.Labels = a.o.Labels
 		r.BootID = boot
 		r.AgentVersion = a.o.Version
+		r.Hook = st.Hook
 		applyDrift(r)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -213,6 +214,7 @@ func (e *env) at(r *api.Rendered) bool {
 	e.t.Helper()
 	if r == nil {
 		entries, _ := os.ReadDir(filepath.Join(e.root, "etc/stoker"))
+		entries = slices.DeleteFunc(entries, func(d os.DirEntry) bool { return d.Name() == "hooks.d" })
 		return len(entries) == 0
 	}
 	f, err := e.applier().Validate(context.Background(), r)
@@ -221,6 +223,7 @@ func (e *env) at(r *api.Rendered) bool {
 		return false
 	}
 	entries, _ := os.ReadDir(filepath.Join(e.root, "etc/stoker"))
+	entries = slices.DeleteFunc(entries, func(d os.DirEntry) bool { return d.Name() == "hooks.d" }) // the host's, not managed
 	if len(entries) != len(r.Config.Storage.Files) {
 		return false
 	}

@@ -36,6 +36,12 @@ func (a *agent) advance(ctx context.Context) (idle bool, err error) {
 				continue
 			}
 			if st.Plan != nil && st.Plan.Disruptive() {
+				if err := a.hook(ctx, nodeops.HookBeforeDrain, &st); err != nil {
+					if stopped(ctx, err) {
+						return false, err
+					}
+					return a.failed(ctx, a.fail(st, err)) // nothing drained or written
+				}
 				if err := a.drain(ctx, st); err != nil {
 					return false, err
 				}
@@ -62,6 +68,12 @@ func (a *agent) advance(ctx context.Context) (idle bool, err error) {
 			boot, err := nodeops.BootID(a.o.Root, a.o.StateDir)
 			if err != nil {
 				return a.failed(ctx, a.fail(st, err))
+			}
+			if err := a.hook(ctx, nodeops.HookBeforeApply, &st); err != nil {
+				if stopped(ctx, err) {
+					return false, err
+				}
+				return a.failed(ctx, a.fail(st, err)) // nothing written
 			}
 			st.Stage, st.BootID = StageApplying, boot
 			if err := a.save(st); err != nil {
@@ -101,6 +113,12 @@ func (a *agent) advance(ctx context.Context) (idle bool, err error) {
 
 		case StageApplied:
 			if st.Plan != nil && st.Plan.Action == api.ActionReboot {
+				if err := a.hook(ctx, nodeops.HookBeforeReboot, &st); err != nil {
+					if stopped(ctx, err) {
+						return false, err
+					}
+					return a.failed(ctx, a.rollback(st, err.Error())) // applied: put the originals back
+				}
 				st.Stage = StageRebooting
 				if err := a.save(st); err != nil {
 					return false, err
@@ -143,19 +161,13 @@ func (a *agent) advance(ctx context.Context) (idle bool, err error) {
 				return false, err
 			}
 			if reason := a.validate(ctx, want); reason != "" {
-				reason = "validation after reboot into " + st.Pending + " failed: " + reason
-				if a.o.AutoRollback || a.abandoned() {
-					return a.failed(ctx, a.rollback(st, reason))
+				return a.bootFailed(ctx, st, "validation after reboot into "+st.Pending+" failed: "+reason)
+			}
+			if err := a.hook(ctx, nodeops.HookAfterReboot, &st); err != nil {
+				if stopped(ctx, err) {
+					return false, err
 				}
-				log.Warn(reason)
-				if st.Reason != reason {
-					st.Reason = reason
-					if err := a.save(st); err != nil {
-						return false, err
-					}
-				}
-				a.report(api.StateDegraded, reason)
-				return false, errors.New(reason)
+				return a.bootFailed(ctx, st, "health gate after reboot into "+st.Pending+" failed: "+err.Error())
 			}
 			a.crash("validated")
 			st.Stage = StageCommitting
@@ -198,7 +210,10 @@ func (a *agent) advance(ctx context.Context) (idle bool, err error) {
 			reason := st.Reason + "; rolled back to " + orNone(st.Current)
 			log.Warn(reason)
 			next := State{Current: st.Current, Cordoned: st.Cordoned, Plan: st.Plan,
-				Reason: reason, Failed: st.Pending, FailedAt: a.o.Now().UTC()}
+				Reason: reason, Failed: st.Pending, FailedAt: a.o.Now().UTC(), Hook: st.Hook}
+			if next.RebootBack, err = a.rebootBackNeeded(st); err != nil {
+				return false, err
+			}
 			if err := a.save(next); err != nil {
 				return false, err
 			}
@@ -228,6 +243,11 @@ func (a *agent) abandoned() bool {
 // idle: nothing in progress. Start an update if the desired config
 // differs, otherwise uncordon (if we cordoned) and report.
 func (a *agent) idle(ctx context.Context) (bool, error) {
+	if a.st.RebootBack != "" {
+		if again, err := a.rebootBack(ctx); again || err != nil {
+			return false, err
+		}
+	}
 	st := a.st
 	d := a.want
 	switch {
@@ -248,8 +268,8 @@ func (a *agent) idle(ctx context.Context) (bool, error) {
 		a.report(api.StateDegraded, reason)
 		return true, nil
 	case d.none || d.name() == st.Current:
-		if st.Reason != "" || st.Failed != "" {
-			st.Reason, st.Failed = "", ""
+		if st.Reason != "" || st.Failed != "" || st.Hook != nil {
+			st.Reason, st.Failed, st.Hook = "", "", nil
 			if err := a.save(st); err != nil {
 				return false, err
 			}
@@ -366,7 +386,7 @@ func (a *agent) fail(st State, cause error) error {
 	reason := fmt.Sprintf("update to %s failed: %v", st.Pending, cause)
 	a.log.Warn(reason)
 	return a.save(State{Current: st.Current, Cordoned: st.Cordoned, Plan: st.Plan,
-		Reason: reason, Failed: st.Pending, FailedAt: a.o.Now().UTC()})
+		Reason: reason, Failed: st.Pending, FailedAt: a.o.Now().UTC(), Hook: st.Hook})
 }
 
 // rollback abandons an applied update: it persists the intent; the
@@ -385,11 +405,14 @@ func (a *agent) failed(ctx context.Context, err error) (bool, error) {
 	return a.advance(ctx)
 }
 
+// rebootFlushTimeout bounds the report push before a reboot.
+const rebootFlushTimeout = 10 * time.Second
+
 // reboot requests the reboot into the pending config. Everything needed
 // after boot is persisted already (stage rebooting, boot id, configs).
 func (a *agent) reboot(ctx context.Context) error {
 	a.report(api.StateWorking, "rebooting into "+a.st.Pending)
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	fctx, cancel := context.WithTimeout(ctx, rebootFlushTimeout)
 	if err := a.reporter.Flush(fctx); err != nil {
 		a.log.WithError(err).Warn("report before reboot not pushed")
 	}

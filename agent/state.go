@@ -69,6 +69,14 @@ type State struct {
 	// does not retry it before the retry delay has passed.
 	Failed   string    `json:"failed,omitempty"`
 	FailedAt time.Time `json:"failedAt,omitempty"`
+	// Hook is the lifecycle hook that failed the update in progress or
+	// the last one, with its output; reported until the node converges
+	// or a new update starts.
+	Hook *api.HookResult `json:"hook,omitempty"`
+	// RebootBack is the boot id of a boot into an abandoned Reboot
+	// update, rolled back since: the agent reboots out of it (into
+	// Current) before anything else, and clears it in the next boot.
+	RebootBack string `json:"rebootBack,omitempty"`
 	// StatusCommit is the last stoker/status commit the agent acted on
 	// (read its target from). The agent only acts on a status head that
 	// descends from it: a rewound or unrelated head is refused. It only

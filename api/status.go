@@ -94,10 +94,30 @@ type Report struct {
 	Labels        map[string]string `json:"labels,omitempty"`
 	BootID        string            `json:"bootID,omitempty"`
 	AgentVersion  string            `json:"agentVersion,omitempty"`
+	// Hook is the node lifecycle hook that failed the update in progress
+	// or the last one, with its output; nil when none failed.
+	Hook *HookResult `json:"hook,omitempty"`
 	// Since is when State last changed; Heartbeat when the agent last
 	// confirmed the report (it rewrites an unchanged report slowly).
 	Since     time.Time `json:"since"`
 	Heartbeat time.Time `json:"heartbeat"`
+}
+
+// HookResult is a node lifecycle hook (an executable under
+// /etc/stoker/hooks.d/<point>/ on the node) that failed, as the agent
+// reports it. Hooks are a Stoker addition; MCO has none.
+type HookResult struct {
+	// Point is before-drain, before-apply, before-reboot or after-reboot.
+	Point string `json:"point"`
+	// Hook is the hook's path on the node.
+	Hook string `json:"hook"`
+	// Config is the rendered config the update moved to.
+	Config string `json:"config,omitempty"`
+	// Error says how it failed (exit status, timeout, refused as unsafe).
+	Error string `json:"error"`
+	// Output is the end of its stdout and stderr (at most 4 KiB).
+	Output string    `json:"output,omitempty"`
+	Time   time.Time `json:"time"`
 }
 
 // Event is a notable thing the agent did (a drift restore, a rollback),
@@ -232,6 +252,8 @@ type NodeFleet struct {
 	DesiredConfig string         `json:"desiredConfig,omitempty"`
 	Reason        string         `json:"reason,omitempty"`
 	Drift         []DriftFinding `json:"drift,omitempty"`
-	LastReport    time.Time      `json:"lastReport,omitempty"`
-	Error         string         `json:"error,omitempty"`
+	// Hook is the report's failed lifecycle hook, with its output.
+	Hook       *HookResult `json:"hook,omitempty"`
+	LastReport time.Time   `json:"lastReport,omitempty"`
+	Error      string      `json:"error,omitempty"`
 }

@@ -201,6 +201,7 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 			f.CurrentConfig = n.Report.CurrentConfig
 			f.Reason = n.Report.Reason
 			f.Drift = n.Report.Drift
+			f.Hook = n.Report.Hook
 			f.LastReport = n.Report.Heartbeat
 			if n.Unreachable {
 				f.State = api.StateUnreachable

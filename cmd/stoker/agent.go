@@ -11,6 +11,7 @@ import (
 
 	"stoker.dev/stoker/agent"
 	"stoker.dev/stoker/api"
+	"stoker.dev/stoker/nodeops"
 )
 
 func init() { subcommands = append(subcommands, newAgentCmd) }
@@ -65,7 +66,8 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&o.Reboot, "reboot", "systemd", "how to reboot: systemd, exec:CMD or simulate")
 	f.StringVar(&o.OSBackend, "os-backend", "auto", "kernel arguments and OS image: auto, rpm-ostree, bootc, grubby or none")
 	f.StringVar(&o.CoreUser, "core-user", "core", "the user whose ssh keys the config manages")
-	f.BoolVar(&o.AutoRollback, "auto-rollback", false, "roll back to the last good config when validation after reboot fails")
+	f.BoolVar(&o.AutoRollback, "auto-rollback", false, "roll back to the last good config when validation or the after-reboot hooks fail after a reboot")
+	f.DurationVar(&o.HookTimeout, "hook-timeout", nodeops.DefaultHookTimeout, "kill a lifecycle hook (/etc/stoker/hooks.d/<point>/* under --root) and its process group after this long; it then counts as failed")
 	f.StringArrayVar(&o.TrustHubKeys, "trust-hub-key", nil, "file with a hub public key (.pub, allowed_signers or OpenPGP keyring); repeatable; when set, only stoker/status commits signed by one of them are applied")
 	f.StringVar(&o.SignKeyFile, "sign-key", "", "this node's SSH private key: sign every report commit with it")
 	f.BoolVar(&o.Once, "once", false, "return once the node is converged (exit 0), failed or Degraded (exit 1), or a permanent error stops it (exit 2), instead of polling")
