@@ -282,10 +282,9 @@ func checkReconcilable(from, to *Rendered) string {
 		return "ignition filesystems section contains changes"
 	case !sameJSON(fc.Storage.Raid, tc.Storage.Raid):
 		return "ignition raid section contains changes"
-	case !sameJSON(fc.Storage.Directories, tc.Storage.Directories):
-		return "ignition directories section contains changes"
-	case !sameJSON(fc.Storage.Links, tc.Storage.Links) && len(tc.Storage.Links) != 0:
-		return "ignition links section contains changes"
+	}
+	if _, why := StorageNodesUnreconcilable(from, to); why != "" {
+		return why
 	}
 	for _, f := range tc.Storage.Files {
 		if len(f.Append) > 0 {
@@ -296,6 +295,31 @@ func checkReconcilable(from, to *Rendered) string {
 		return "detected change to FIPS flag; refusing to modify FIPS on a running cluster"
 	}
 	return ""
+}
+
+// StorageNodesUnreconcilable returns the section (storage.directories or
+// storage.links) and why MCO's daemon refuses a move from one rendered
+// config to another for it, or "" twice when it accepts the move, as reconcilable() in MCO's pkg/daemon/update.go decides:
+// any change to the directories section is refused, and so is any change
+// to the links section that leaves links in it (removing them all is
+// accepted). Unchanged sections are accepted whatever they hold: the
+// daemon writes neither (its updateFiles writes files and units only;
+// Ignition made them at first boot). from may be nil (nothing yet).
+func StorageNodesUnreconcilable(from, to *Rendered) (field, why string) {
+	var fc, tc ign3types.Config
+	if from != nil {
+		fc = from.Config
+	}
+	if to != nil {
+		tc = to.Config
+	}
+	switch {
+	case !sameJSON(fc.Storage.Directories, tc.Storage.Directories):
+		return "storage.directories", "ignition directories section contains changes"
+	case !sameJSON(fc.Storage.Links, tc.Storage.Links) && len(tc.Storage.Links) != 0:
+		return "storage.links", "ignition links section contains changes"
+	}
+	return "", ""
 }
 
 // normalizeActions returns a copy of actions, or None for an empty list.

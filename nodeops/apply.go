@@ -165,6 +165,9 @@ func (a *Applier) Apply(ctx context.Context, from, to *api.Rendered) error {
 	if err := a.Reconcilable(from, to); err != nil {
 		return &StepError{Step: "check target config", Err: err, NothingWritten: true}
 	}
+	if err := storageNodesReconcilable(from, to); err != nil {
+		return &StepError{Step: "check target config", Err: err, NothingWritten: true}
+	}
 	fromD, err := buildDesired(a.opts.Root, a.opts.CoreUser, from, a.limits())
 	if err != nil {
 		return &StepError{Step: "check current config", Err: err, NothingWritten: true}

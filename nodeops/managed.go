@@ -55,6 +55,9 @@ func (d *desired) paths() []string {
 // buildDesired turns r into the files and unit states it means on this
 // node, resolving owner names in root's passwd and group files. It reads
 // nothing else and writes nothing. r may be nil (nothing managed).
+// Directories and links are not among them: as MCO's daemon (updateFiles
+// writes files and units only), a node never writes them; a change to
+// them is refused before an apply (storageNodesReconcilable).
 func buildDesired(root, coreUser string, r *api.Rendered, lim limits) (*desired, error) {
 	d := &desired{files: map[string]managedFile{}}
 	if r == nil {
@@ -62,12 +65,6 @@ func buildDesired(root, coreUser string, r *api.Rendered, lim limits) (*desired,
 	}
 	var total int64
 	cfg := r.Config
-	if len(cfg.Storage.Links) > 0 {
-		return nil, fmt.Errorf("rendered config %s: storage.links: not supported on a running node", r.Name)
-	}
-	if len(cfg.Storage.Directories) > 0 {
-		return nil, fmt.Errorf("rendered config %s: storage.directories: not supported on a running node", r.Name)
-	}
 	for i, f := range cfg.Storage.Files {
 		field := fmt.Sprintf("rendered config %s: storage.files[%d] (%s)", r.Name, i, f.Path)
 		if _, err := Resolve(root, f.Path); err != nil {

@@ -93,3 +93,15 @@ func sameSet(a, b []string) bool {
 	slices.Sort(y)
 	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }
+
+// storageNodesReconcilable refuses a move that changes the directories
+// section, or the links section while leaving links in it, as MCO's
+// reconcilable() (pkg/daemon/update.go) does; unchanged directories and
+// links pass, since the node does not write them (see buildDesired).
+func storageNodesReconcilable(from, to *api.Rendered) error {
+	field, why := api.StorageNodesUnreconcilable(from, to)
+	if why == "" {
+		return nil
+	}
+	return fmt.Errorf("rendered config %s: %s: %w: %s", to.Name, field, ErrIrreconcilable, why)
+}
