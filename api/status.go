@@ -210,6 +210,11 @@ type PoolFleet struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// Created is when the hub first saw the pool (AGE in `stoker status`).
 	Created time.Time `json:"created,omitempty"`
+	// Window is the pool's maintenance window and whether it is open (a
+	// Stoker extension); nil when the pool has none.
+	Window *WindowStatus `json:"window,omitempty"`
+	// Held are the pool's nodes held in .stoker/rollout.yaml, sorted.
+	Held []string `json:"held,omitempty"`
 	// RolledOut is the last rendered config every node of the pool was
 	// updated to (the last finished rollout).
 	RolledOut string `json:"rolledOut,omitempty"`
@@ -256,4 +261,7 @@ type NodeFleet struct {
 	Hook       *HookResult `json:"hook,omitempty"`
 	LastReport time.Time   `json:"lastReport,omitempty"`
 	Error      string      `json:"error,omitempty"`
+	// Waiting says why the node is behind its pool's target: held in
+	// .stoker/rollout.yaml, or its update waits for the pool's window.
+	Waiting string `json:"waiting,omitempty"`
 }

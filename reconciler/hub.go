@@ -83,6 +83,9 @@ type Hub struct {
 	trust       trustState
 	// notifyCommit is the default-branch commit the receivers were read at.
 	notifyCommit string
+	// windows are the pools' maintenance windows at the last plan; their
+	// state at the clock is part of the fingerprint (windows.go).
+	windows map[string]*api.MaintenanceWindow
 	// snap is stoker/status for the config server (firstboot.go).
 	snap atomic.Pointer[configserver.Snapshot]
 }
@@ -90,6 +93,10 @@ type Hub struct {
 type loaded struct {
 	repo     *render.Repo
 	problems api.Problems
+	// policy is .stoker/rollout.yaml at the tree's root; policyProblems
+	// its errors (only the default branch's matter).
+	policy         *api.RolloutPolicy
+	policyProblems api.Problems
 }
 
 // NewHub returns a hub for cfg.
@@ -173,7 +180,8 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	}
 	// Unreachable verdicts change with the clock alone: they are part of
 	// what the last reconcile saw.
-	fp := rf.fingerprint(invKey + "|" + h.unreachableKey(rf))
+	// So are maintenance windows opening and closing.
+	fp := rf.fingerprint(invKey + "|" + h.unreachableKey(rf) + "|" + h.windowKey(h.cfg.Now()))
 	if fp == h.lastFingerprint {
 		res.Skipped = true
 		h.previewStep(ctx) // preview branches are not in the fingerprint

@@ -50,6 +50,7 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 					pp.MaxFailedPercent = &n
 				}
 			}
+			pp.Window, pp.Now, pp.Policy = poolWindow(p.Object.Annotations), now, rs.policy
 			planPools = append(planPools, pp)
 		}
 	} else {
@@ -101,6 +102,7 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	h.warnUnknownNodes(rs.policy, nodes)
 	list := make([]rollout.PlanNode, 0, len(names))
 	for _, name := range names {
 		list = append(list, *nodes[name])
@@ -136,16 +138,33 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 			planPools[i].Stopped = true
 		}
 	}
+	h.windows = map[string]*api.MaintenanceWindow{}
 	for _, pp := range planPools {
+		setActions(pp, byPool[pp.Name], rs, cur)
 		steps, err := rollout.PlanRollout(pp, byPool[pp.Name])
 		if err != nil {
 			return nil, err
 		}
 		ps.steps = append(ps.steps, steps...)
+		if pp.Window != nil {
+			h.windows[pp.Name] = pp.Window
+		}
 	}
 	advanced := map[string]string{}
 	for _, s := range ps.steps {
 		advanced[s.Node] = s.To
+	}
+	// Why nodes behind their pool's target did not advance (held, or
+	// waiting for the window), for stoker/fleet.
+	waits := map[string]string{}
+	for _, pp := range planPools {
+		for _, n := range byPool[pp.Name] {
+			if _, ok := advanced[n.Name]; !ok {
+				if w := waiting(pp, n); w != "" {
+					waits[n.Name] = w
+				}
+			}
+		}
 	}
 	for _, n := range list {
 		pool, ok := members.Pool[n.Name]
@@ -188,6 +207,14 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 		}
 		summarizePool(pf, pp.Target, members)
 		pf.RolloutStop = stops[pp.Name]
+		if pp.Window != nil {
+			pf.Window = pp.Window.Status(now)
+		}
+		for _, n := range members {
+			if _, held := pp.Policy.Held(n.Name); held {
+				pf.Held = append(pf.Held, n.Name)
+			}
+		}
 		setPoolConditions(pf, prev.pools[pp.Name].Conditions, now,
 			poolStatus{sourceInvalid: len(pf.Errors) > 0, frozen: rs.pools == nil}, members)
 		pf.RolledOut = rolledOut(pf, prev.pools[pp.Name])
@@ -195,7 +222,7 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 	}
 	for _, n := range list {
 		f := nodeFleetFile{NodeFleet: api.NodeFleet{Name: n.Name, Pool: members.Pool[n.Name], Error: members.Errors[n.Name],
-			DesiredConfig: ps.nodes[n.Name].DesiredConfig}, FirstSeen: n.Created}
+			DesiredConfig: ps.nodes[n.Name].DesiredConfig, Waiting: waits[n.Name]}, FirstSeen: n.Created}
 		if n.Report != nil {
 			f.State = n.Report.State
 			f.CurrentConfig = n.Report.CurrentConfig

@@ -25,6 +25,8 @@ type renderState struct {
 	errors map[string]api.Problems
 	// mainErrors are the default branch's own errors (no pool renders).
 	mainErrors api.Problems
+	// policy is the default branch's .stoker/rollout.yaml (nil: none).
+	policy *api.RolloutPolicy
 }
 
 type renderedPool struct {
@@ -47,6 +49,10 @@ func (h *Hub) loadCommit(ctx context.Context, commit string) (loaded, error) {
 		ps[i].Commit = commit
 	}
 	l := loaded{repo: repo, problems: ps}
+	l.policy, l.policyProblems = readRolloutPolicy(tree)
+	for i := range l.policyProblems {
+		l.policyProblems[i].Commit = commit
+	}
 	if len(h.treeCache) > 64 {
 		h.treeCache = map[string]loaded{}
 	}
@@ -70,6 +76,13 @@ func (h *Hub) render(ctx context.Context, rf refs) (*renderState, error) {
 		h.logErrors(errs, "", h.cfg.Branch, rs.mainCommit, "every pool keeps its last good render and no node moves")
 		return rs, nil
 	}
+	if errs := main.policyProblems.Errors(); len(errs) > 0 {
+		// A broken holds file must not let a hold lapse: nothing moves.
+		rs.mainErrors = errs
+		h.logErrors(errs, "", h.cfg.Branch, rs.mainCommit, "every pool keeps its last good render and no node moves")
+		return rs, nil
+	}
+	rs.policy = main.policy
 	rs.pools = main.repo.Pools
 	var sources []string
 	for _, p := range rs.pools {

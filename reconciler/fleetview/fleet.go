@@ -91,13 +91,7 @@ func WriteNodeTable(w io.Writer, nodes []api.NodeFleet, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPOOL\tSTATE\tCURRENT\tDESIRED\tLAST-SEEN\tREASON")
 	for _, n := range nodes {
-		reason := n.Reason
-		if n.Error != "" {
-			reason = n.Error
-		}
-		if len(n.Drift) > 0 && reason == "" {
-			reason = fmt.Sprintf("%d drift finding(s)", len(n.Drift))
-		}
+		reason := nodeReason(n)
 		seen := "<never>"
 		if !n.LastReport.IsZero() {
 			seen = duration.HumanDuration(now.Sub(n.LastReport))
@@ -160,6 +154,12 @@ func README(pools []api.PoolFleet, nodes []api.NodeFleet, now time.Time) []byte 
 			errs = append(errs, fmt.Sprintf("- **%s**: `%s`", p.Name, MDEscape(line)))
 		}
 	}
+	if lines := rolloutLines(pools); len(lines) > 0 {
+		b.WriteString("\n## Maintenance windows and holds\n\n")
+		for _, l := range lines {
+			fmt.Fprintf(&b, "- %s\n", MDEscape(l))
+		}
+	}
 	if len(errs) > 0 {
 		b.WriteString("\n## Render errors\n\nThese pools keep their last good render until the source is fixed.\n\n")
 		b.WriteString(strings.Join(errs, "\n"))
@@ -170,6 +170,9 @@ func README(pools []api.PoolFleet, nodes []api.NodeFleet, now time.Time) []byte 
 		reason := n.Reason
 		if n.Error != "" {
 			reason = n.Error
+		}
+		if reason == "" {
+			reason = n.Waiting
 		}
 		seen := "never"
 		if !n.LastReport.IsZero() {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -112,6 +113,9 @@ func WriteFleet(w io.Writer, v *FleetView, format string, now time.Time) error {
 		fmt.Fprintln(w)
 		if err := WriteNodeTable(w, v.Nodes, now); err != nil {
 			return err
+		}
+		if lines := rolloutLines(v.Pools); len(lines) > 0 {
+			fmt.Fprintf(w, "\n%s\n", strings.Join(lines, "\n"))
 		}
 		for _, p := range v.Pools {
 			for _, e := range p.Errors {
