@@ -115,7 +115,37 @@ func WriteNodeTable(w io.Writer, nodes []api.NodeFleet, now time.Time) error {
 			fmt.Fprintf(w, "  %s %s: expected %s, found %s\n", f.Kind, what, dash(oneLine(f.Expected, 80)), dash(oneLine(f.Found, 80)))
 		}
 	}
+	// Failed lifecycle hooks, with the end of their output.
+	for _, n := range nodes {
+		if h := n.Hook; h != nil {
+			fmt.Fprintf(w, "\nhook %s failed on %s (%s): %s\n", h.Hook, n.Name, dash(h.Config), oneLine(h.Error, 120))
+			for _, l := range hookTail(h.Output) {
+				fmt.Fprintf(w, "  | %s\n", l)
+			}
+		}
+	}
 	return nil
+}
+
+// hookTailLines is how much of a hook's output tables show; the fleet
+// branch's nodes/<node>.yaml has all the agent kept.
+const hookTailLines = 10
+
+// hookTail is the last hookTailLines lines of a hook's output, each on
+// one line of at most 160 bytes.
+func hookTail(out string) []string {
+	out = strings.TrimRight(out, "\n")
+	if out == "" {
+		return nil
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) > hookTailLines {
+		lines = lines[len(lines)-hookTailLines:]
+	}
+	for i, l := range lines {
+		lines[i] = oneLine(l, 160)
+	}
+	return lines
 }
 
 // README renders stoker/fleet's README.md: the pool and node tables
@@ -195,6 +225,24 @@ func README(pools []api.PoolFleet, nodes []api.NodeFleet, now time.Time) []byte 
 		b.WriteString("\n## Drift\n\n")
 		b.WriteString(strings.Join(drift, "\n"))
 		b.WriteString("\n")
+	}
+	heading := false
+	for _, n := range nodes {
+		h := n.Hook
+		if h == nil {
+			continue
+		}
+		if !heading {
+			b.WriteString("\n## Failed hooks\n")
+			heading = true
+		}
+		fmt.Fprintf(&b, "\n- **%s**: `%s` (%s): %s\n", n.Name, h.Hook, dash(h.Config), MDEscape(oneLine(h.Error, 200)))
+		if tail := hookTail(h.Output); len(tail) > 0 {
+			b.WriteString("\n")
+			for _, l := range tail {
+				b.WriteString("      " + l + "\n") // an indented code block in the list item
+			}
+		}
 	}
 	return []byte(b.String())
 }

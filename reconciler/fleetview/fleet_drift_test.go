@@ -45,3 +45,34 @@ func TestWriteNodeTableDrift(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedHookShown: a node's failed lifecycle hook is shown under the
+// node table and in the fleet README, with the end of its output.
+func TestFailedHookShown(t *testing.T) {
+	var out []string
+	for i := 0; i < 15; i++ {
+		out = append(out, "line "+string(rune('a'+i)))
+	}
+	nodes := []api.NodeFleet{{Name: "n0", State: api.StateDone}, {Name: "n1", Pool: "worker", State: api.StateDegraded,
+		Reason: "health gate after reboot into rendered-worker-2 failed: ...",
+		Hook: &api.HookResult{Point: "after-reboot", Hook: "/etc/stoker/hooks.d/after-reboot/50-gate", Config: "rendered-worker-2",
+			Error: "exit status 1", Output: strings.Join(out, "\n") + "\n"}}}
+	var b strings.Builder
+	if err := WriteNodeTable(&b, nodes, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	readme := string(README(nil, nodes, time.Now()))
+	for name, got := range map[string]string{"table": b.String(), "README": readme} {
+		for _, w := range []string{"/etc/stoker/hooks.d/after-reboot/50-gate", "n1", "rendered-worker-2", "exit status 1", "line f", "line o"} {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s lacks %q:\n%s", name, w, got)
+			}
+		}
+		if strings.Contains(got, "line e\n") {
+			t.Errorf("%s shows more than the last %d lines:\n%s", name, hookTailLines, got)
+		}
+	}
+	if !strings.Contains(readme, "## Failed hooks") {
+		t.Errorf("README lacks the section:\n%s", readme)
+	}
+}
