@@ -7,11 +7,15 @@ import (
 
 // Paths and services of MCO's default node disruption policies
 // (defaultClusterPolicies in pkg/apihelpers/apihelpers.go, with the paths
-// of pkg/daemon/constants). The Internal Release Image entries of that
-// list (IRIRegistryConfigPath, IRILoadImageScriptPath, IRIRootCAPath and
-// the IRIRegistryServiceName unit) are left out: their values are not in
-// any MCO source we could read, and a guessed path would be worse than a
-// missing one (a missing one reboots, as MCO does for unlisted paths).
+// of pkg/daemon/constants). No stored copy of MCO's constants.go defines
+// the Internal Release Image (IRI) constants, so their values are taken
+// from MCO code that equates them with literals (cited in
+// TestDefaultNodeDisruptionPolicy): IRIRootCAPath and
+// IRIRegistryServiceName by MCO's own tests, IRILoadImageScriptPath by the
+// one script the IRI controller's templates write. IRIRegistryConfigPath
+// is left out: no MCO source shows its value, and a guessed path would be
+// worse than a missing one (a missing one reboots, as MCO does for
+// unlisted paths).
 const (
 	ContainerRegistryConfPath  = "/etc/containers/registries.conf"
 	containerRegistryPolicy    = "/etc/containers/policy.json"
@@ -26,6 +30,9 @@ const (
 	crioService                = "crio.service"
 	kubeletService             = "kubelet.service"
 	updateCATrustService       = "coreos-update-ca-trust.service"
+	iriRootCAPath              = "/etc/pki/ca-trust/source/anchors/iri-root-ca.crt"
+	iriLoadImageScriptPath     = "/usr/local/bin/load-registry-image.sh"
+	iriRegistryService         = "iri-registry.service"
 	defaultPolicyReasonPrefix  = "MCO default policy for "
 	userPolicyReasonPrefix     = "policy for "
 	unreconcilableReasonPrefix = "MCO's daemon refuses this on a running node: "
@@ -45,7 +52,9 @@ func restart(svc string) Action {
 // bundle restarts update-ca-trust and crio, registries.conf is Special
 // (reload crio, and drain only when the change is unsafe), kubelet's image
 // credential provider configuration restarts kubelet (its systemd dropin
-// after a daemon-reload), and ssh keys need nothing. The policy a node applies is a repo's policy merged over these
+// after a daemon-reload), the Internal Release Image registry's load
+// script and unit restart that registry, its root CA restarts
+// update-ca-trust, and ssh keys need nothing. The policy a node applies is a repo's policy merged over these
 // (MergeClusterPolicies).
 func DefaultNodeDisruptionPolicy() NodeDisruptionPolicy {
 	return NodeDisruptionPolicy{
@@ -60,6 +69,11 @@ func DefaultNodeDisruptionPolicy() NodeDisruptionPolicy {
 			{Path: userCABundlePath, Actions: []Action{restart(updateCATrustService), restart(crioService)}},
 			{Path: credentialProvidersDir, Actions: []Action{restart(kubeletService)}},
 			{Path: crioCredProviderDropin, Actions: []Action{{Type: ActionDaemonReload}, restart(kubeletService)}},
+			{Path: iriLoadImageScriptPath, Actions: []Action{restart(iriRegistryService)}},
+			{Path: iriRootCAPath, Actions: []Action{restart(updateCATrustService)}},
+		},
+		Units: []UnitPolicy{
+			{Name: iriRegistryService, Actions: []Action{{Type: ActionDaemonReload}, restart(iriRegistryService)}},
 		},
 		SSHKey: &SSHKeyPolicy{Actions: []Action{{Type: ActionNone}}},
 	}

@@ -20,10 +20,28 @@ import (
 // KubernetesCredentialProvidersDir and KubeletCrioImageCredProviderConfPath
 // from isabella-janssen/machine-config-operator (a fork of MCO)
 // @32350f5c276a01ca21026f249ca7bb5ed760d126, the only stored copy that
-// defines them. MCO's list also holds IRIRegistryConfigPath,
-// IRILoadImageScriptPath, IRIRootCAPath and the unit IRIRegistryServiceName;
-// no stored copy of constants.go defines them, so Stoker leaves them out
-// (see policy.go) rather than guess.
+// defines them. No stored copy of constants.go defines the Internal
+// Release Image constants; their values come from MCO code that equates
+// them with literals:
+//   - IRIRootCAPath = "/etc/pki/ca-trust/source/anchors/iri-root-ca.crt":
+//     MCO's e2e test test/e2e-iri declares iriRootCAPath as
+//     "/rootfs" + constants.IRIRootCAPath where an earlier version had the
+//     literal "/rootfs/etc/pki/ca-trust/source/anchors/iri-root-ca.crt",
+//     and the IRI renderer's test (internalreleaseimage_renderer_test.go)
+//     expects the root CA at that path (template
+//     templates/worker/files/root-ca.yaml@718fb71b).
+//   - IRIRegistryServiceName = "iri-registry.service":
+//     test/e2e-iri/iri_delete_test.go requires the master IRI
+//     MachineConfig's only unit to be named constants.IRIRegistryServiceName,
+//     and that MachineConfig's only unit template
+//     (templates/master/units/iri-registry.service.yaml) is named
+//     iri-registry.service.
+//   - IRILoadImageScriptPath = "/usr/local/bin/load-registry-image.sh":
+//     the one script the IRI templates write
+//     (templates/master/files/usr-local-bin-load-registry-image-sh.yaml),
+//     checked at that path by the renderer's test.
+//
+// IRIRegistryConfigPath is left out: no MCO source shows its value.
 func TestDefaultNodeDisruptionPolicy(t *testing.T) {
 	none := []Action{{Type: ActionNone}}
 	want := []struct {
@@ -43,7 +61,11 @@ func TestDefaultNodeDisruptionPolicy(t *testing.T) {
 		{"KubernetesCredentialProvidersDir", "/etc/kubernetes/credential-providers", []Action{restart("kubelet.service")}},
 		{"KubeletCrioImageCredProviderConfPath", "/etc/systemd/system/kubelet.service.d/40-kubelet-crio-image-credential-provider.conf",
 			[]Action{{Type: ActionDaemonReload}, restart("kubelet.service")}},
+		// IRIRegistryConfigPath (Restart IRIRegistryServiceName) sits here in MCO's list; left out.
+		{"IRILoadImageScriptPath", "/usr/local/bin/load-registry-image.sh", []Action{restart("iri-registry.service")}},
+		{"IRIRootCAPath", "/etc/pki/ca-trust/source/anchors/iri-root-ca.crt", []Action{restart("coreos-update-ca-trust.service")}},
 	}
+	wantUnits := []UnitPolicy{{Name: "iri-registry.service", Actions: []Action{{Type: ActionDaemonReload}, restart("iri-registry.service")}}}
 	for _, got := range []struct {
 		name string
 		p    NodeDisruptionPolicy
@@ -64,11 +86,8 @@ func TestDefaultNodeDisruptionPolicy(t *testing.T) {
 					}
 				})
 			}
-			// No unit default: MCO's one (IRIRegistryServiceName) has no
-			// value we could read, so units stay Reboot unless the repo's
-			// policy names them.
-			if len(got.p.Units) != 0 {
-				t.Errorf("unit defaults = %v, want none", got.p.Units)
+			if !reflect.DeepEqual(got.p.Units, wantUnits) {
+				t.Errorf("unit defaults = %+v, want %+v", got.p.Units, wantUnits)
 			}
 			if got.p.SSHKey == nil || !reflect.DeepEqual(got.p.SSHKey.Actions, none) {
 				t.Errorf("sshkey = %v, want None", got.p.SSHKey)
@@ -132,6 +151,60 @@ func TestPlanCredentialProviderDefaults(t *testing.T) {
 			}
 			if tc.reason != "" && (len(p.Changes) != 1 || p.Changes[0].Reason != tc.reason) {
 				t.Errorf("changes = %+v, want one with reason %q", p.Changes, tc.reason)
+			}
+		})
+	}
+}
+
+// TestPlanIRIDefaults follows
+// calculatePostConfigChangeNodeDisruptionActionFromMCDiffs (pkg/daemon/
+// update.go) under defaultClusterPolicies' Internal Release Image entries:
+// the registry's load script restarts the registry, its root CA restarts
+// update-ca-trust, a change to the registry's unit daemon-reloads and
+// restarts it, and a repo policy naming the unit replaces the default
+// (apihelpers.MergeClusterPolicies).
+func TestPlanIRIDefaults(t *testing.T) {
+	const svc = "iri-registry.service"
+	withFile := func(path, data string) *Rendered {
+		return rendered("b", func(r *Rendered) { r.Config.Storage.Files = []ign3types.File{file(path, data)} })
+	}
+	withUnit := func(name, contents string) *Rendered {
+		return rendered("b", func(r *Rendered) { r.Config.Systemd.Units = []ign3types.Unit{unit(name, contents, boolp(true))} })
+	}
+	empty := rendered("a", func(*Rendered) {})
+	tests := []struct {
+		name     string
+		from, to *Rendered
+		policy   *NodeDisruptionPolicy
+		action   ActionType
+		restarts []string
+		daemon   bool
+	}{
+		{name: "load script changed", from: withFile("/usr/local/bin/load-registry-image.sh", "1"), to: withFile("/usr/local/bin/load-registry-image.sh", "2"),
+			action: ActionRestart, restarts: []string{svc}},
+		{name: "root CA added", from: empty, to: withFile("/etc/pki/ca-trust/source/anchors/iri-root-ca.crt", "pem"),
+			action: ActionRestart, restarts: []string{"coreos-update-ca-trust.service"}},
+		{name: "another anchor reboots", from: empty, to: withFile("/etc/pki/ca-trust/source/anchors/other.crt", "pem"),
+			action: ActionReboot},
+		{name: "registry unit changed", from: withUnit(svc, "[Service]\nExecStart=/bin/true\n"), to: withUnit(svc, "[Service]\nExecStart=/bin/false\n"),
+			action: ActionRestart, restarts: []string{svc}, daemon: true},
+		{name: "another unit reboots", from: empty, to: withUnit("other.service", "[Service]\n"),
+			action: ActionReboot},
+		{name: "repo policy replaces the unit default", from: withUnit(svc, "a"), to: withUnit(svc, "b"),
+			policy: &NodeDisruptionPolicy{Units: []UnitPolicy{{Name: svc, Actions: []Action{{Type: ActionNone}}}}},
+			action: ActionNone},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := PlanChanges(tc.from, tc.to, tc.policy)
+			if p.Action != tc.action {
+				t.Errorf("action = %s, want %s\n%+v", p.Action, tc.action, p.Changes)
+			}
+			if got := p.Services(ActionRestart); !reflect.DeepEqual(got, tc.restarts) {
+				t.Errorf("restarts = %v, want %v", got, tc.restarts)
+			}
+			if got := p.Needs(ActionDaemonReload); got != tc.daemon {
+				t.Errorf("needs daemon-reload = %t, want %t", got, tc.daemon)
 			}
 		})
 	}
