@@ -205,8 +205,11 @@ func (l *loader) loadMachineConfig(c objCtx, js []byte, doc3 *mcDoc3) {
 		// Ignition already flagged.
 		if cfg.Ignition.Version != "" {
 			out.Ignition = cfg
-			flagged := map[string]bool{}
+			var flagged map[string]bool
 			for _, p := range ps.Errors() {
+				if flagged == nil {
+					flagged = map[string]bool{}
+				}
 				flagged[p.Field] = true
 			}
 			var own api.Problems

@@ -241,7 +241,8 @@ func splitDocuments(data []byte) []document {
 		}
 		line++
 		trimmed := bytes.TrimRight(data[off:end], "\r\n")
-		if docSep.Match(trimmed) || bytes.Equal(trimmed, []byte("...")) {
+		// The prefix test spares the regexp on all but separator lines.
+		if (bytes.HasPrefix(trimmed, []byte("---")) && docSep.Match(trimmed)) || bytes.Equal(trimmed, []byte("...")) {
 			docs = append(docs, document{data: data[from:off:off], line: start})
 			// Keep the line count: content after "---" on the same line
 			// is rare and not supported; keep an empty line in its place.
