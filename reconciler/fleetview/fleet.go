@@ -67,10 +67,13 @@ func poolSource(p api.PoolFleet) string {
 	return src
 }
 
-// poolReason is the message of the first condition that says why the
-// pool is not simply Updated: RenderDegraded or Degraded when true, then
+// poolReason is why a stopped rollout stopped, else the message of the
+// first condition that says why the pool is not simply Updated: RenderDegraded or Degraded when true, then
 // Updating (paused, source invalid, updating), then Updated when false.
 func poolReason(p api.PoolFleet) string {
+	if p.RolloutStop != nil {
+		return p.RolloutStop.Message() // why nothing moves, before who is degraded
+	}
 	for _, t := range []string{api.PoolRenderDegraded, api.PoolDegraded} {
 		if c := p.PoolCondition(t); c != nil && c.Status == "True" && c.Message != "" {
 			return c.Message
