@@ -24,13 +24,35 @@ import (
 // sequential fold.
 func foldIgnition(cfgs []*ign3types.Config) ign3types.Config {
 	var acc accumulator
-	acc.paths = map[string]nodeRef{}
-	acc.unitAt = map[string]int{}
+	// Sized for every entry once: the lists are what the rendered config
+	// keeps, so they grow without copies and waste no capacity.
+	var nFiles, nDirs, nLinks, nUnits int
+	for _, c := range cfgs {
+		nFiles += len(c.Storage.Files)
+		nDirs += len(c.Storage.Directories)
+		nLinks += len(c.Storage.Links)
+		nUnits += len(c.Systemd.Units)
+	}
+	// (Lists stay nil when there is nothing, as before.)
+	acc.files = withCap[ign3types.File](nFiles)
+	acc.dirs = withCap[ign3types.Directory](nDirs)
+	acc.links = withCap[ign3types.Link](nLinks)
+	acc.units = withCap[ign3types.Unit](nUnits)
+	acc.paths = make(map[string]nodeRef, nFiles+nDirs+nLinks)
+	acc.unitAt = make(map[string]int, nUnits)
 	acc.rest = emptyIgnition()
 	for _, c := range cfgs {
 		acc.add(c)
 	}
 	return acc.result()
+}
+
+// withCap is an empty list with room for n entries, nil when n is 0.
+func withCap[T any](n int) []T {
+	if n == 0 {
+		return nil
+	}
+	return make([]T, 0, n)
 }
 
 type nodeKind uint8
