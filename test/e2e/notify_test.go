@@ -163,7 +163,7 @@ const notificationsYAML = `receivers:
   - name: team-chat
     type: slack
     secretRef: chat
-    events: [RolloutStarted, RolloutFinished, RolloutStopped, NodeDegraded]
+    events: [RolloutStarted, RolloutFinished, RolloutStopped, NodeDegraded, NodeUnreachable]
     pools: [worker]
 `
 
@@ -399,4 +399,48 @@ func runStoker(t *testing.T, args ...string) (string, error) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, stokerBin, args...).CombinedOutput()
 	return string(out), err
+}
+
+// TestNotificationsRenderFailedAndUnreachable: a commit that fails
+// validation and an agent gone silent reach the webhook as RenderFailed
+// (naming the file) and NodeUnreachable, each once.
+func TestNotificationsRenderFailedAndUnreachable(t *testing.T) {
+	t.Parallel()
+	sink, srv := newEventSink(t, 0)
+	repo := simpleRepo("1", false, "v1")
+	repo[api.NotificationsFile] = notificationsYAML
+	f := newFleetNoHub(t, map[string]map[string]string{"main": repo})
+	if _, err := f.StartHub("--notify-secrets-dir", notifySecrets(t, srv), "--agent-heartbeat", "1s", "--unreachable-after", "10"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"w-0", "w-1"} {
+		if _, err := f.AddNode(worker(n, "a"), "--heartbeat", "1s"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitConverged(t, f, "", 2*time.Minute)
+
+	// /usr/bin is not a path a running node may be given.
+	bad := fileMC("70-bad", "worker", "/usr/bin/e2e-bad", "x")
+	if _, err := f.Commit("main", map[string]string{"machineconfigs/70-bad.yaml": bad}, nil, "a file outside the allowed paths"); err != nil {
+		t.Fatal(err)
+	}
+	waitSink(t, sink, "RenderFailed", func() bool { return sink.count(api.EventRenderFailed, "", "") == 1 })
+	sink.mu.Lock()
+	for _, e := range sink.hooks {
+		if e.Type == api.EventRenderFailed && (!strings.Contains(e.Message, "machineconfigs/70-bad.yaml") || strings.Join(e.Pools, ",") != "master,worker") {
+			// A default branch that fails validation holds every pool: one
+			// event names them all.
+			t.Errorf("RenderFailed %+v: want one event for both pools, naming the file", e)
+		}
+	}
+	sink.mu.Unlock()
+
+	f.Agent("w-1").Kill()
+	waitSink(t, sink, "w-1 Unreachable on both receivers", func() bool {
+		return sink.count(api.EventNodeUnreachable, "", "w-1") == 1 && sink.slackHas("NodeUnreachable", "w-1")
+	})
+	if sink.slackHas("RenderFailed") {
+		t.Errorf("the Slack receiver got RenderFailed, which its events filter leaves out:\n%s", sink)
+	}
 }
