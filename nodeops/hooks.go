@@ -11,19 +11,21 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"stoker.dev/stoker/api"
 )
 
 // Hook points: the directories under HooksDir, in the order an update
-// reaches them.
+// reaches them (api owns the names: `stoker diff` shows them too).
 const (
-	HookBeforeDrain  = "before-drain"
-	HookBeforeApply  = "before-apply"
-	HookBeforeReboot = "before-reboot"
-	HookAfterReboot  = "after-reboot"
+	HookBeforeDrain  = api.HookBeforeDrain
+	HookBeforeApply  = api.HookBeforeApply
+	HookBeforeReboot = api.HookBeforeReboot
+	HookAfterReboot  = api.HookAfterReboot
 )
 
 // HookPoints are every hook point.
-var HookPoints = []string{HookBeforeDrain, HookBeforeApply, HookBeforeReboot, HookAfterReboot}
+var HookPoints = api.HookPoints
 
 const (
 	// DefaultHookTimeout bounds one hook's run (agent --hook-timeout).

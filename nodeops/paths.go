@@ -2,6 +2,8 @@ package nodeops
 
 import (
 	"path/filepath"
+
+	"stoker.dev/stoker/api"
 )
 
 // Every host path and helper binary nodeops touches, in one place. Host
@@ -39,7 +41,7 @@ const (
 	// HooksDir holds the node lifecycle hooks, one directory per hook
 	// point (HookPoints), run-parts style. They belong to the host: the
 	// agent never writes them (a MachineConfig may ship them as files).
-	HooksDir = "/etc/stoker/hooks.d"
+	HooksDir = api.HooksDir
 	// DefaultStateDir is the agent's default --state-dir.
 	DefaultStateDir = "/var/lib/stoker"
 )

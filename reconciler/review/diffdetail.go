@@ -41,6 +41,7 @@ func addDetail(cd *ChangeDiff, from, to *api.Rendered) {
 	case api.ChangeFile:
 		f, inF := findFile(from, cd.Path)
 		t, inT := findFile(to, cd.Path)
+		hookDetail(cd, t, inT)
 		fileDetail(cd, f, inF, t, inT)
 	case api.ChangeUnit:
 		f, _ := findUnit(from, cd.Name)
@@ -90,6 +91,25 @@ func addDetail(cd *ChangeDiff, from, to *api.Rendered) {
 		}
 	case api.ChangeExtensions:
 		cd.Details = append(cd.Details, fmt.Sprintf("extensions [%s] → [%s]", strings.Join(from.Extensions, " "), strings.Join(to.Extensions, " ")))
+	}
+}
+
+// hookDetail names a file that is a node lifecycle hook (a Stoker
+// addition), when its hooks run, and a mode the agent will not run.
+func hookDetail(cd *ChangeDiff, t ign3types.File, inT bool) {
+	point := api.HookPointOf(cd.Path)
+	if point == "" {
+		return
+	}
+	cd.Details = append(cd.Details, "Stoker lifecycle hook "+point+" (MCO has none): "+api.HookWhen(point)+"; it gates the updates after the one that writes it")
+	if !inT || t.Mode == nil {
+		return
+	}
+	switch m := *t.Mode; {
+	case m&0o022 != 0:
+		cd.Details = append(cd.Details, fmt.Sprintf("mode %04o is writable by group or others: the agent refuses this hook, and every %s fails until it is fixed", m, point))
+	case m&0o111 == 0:
+		cd.Details = append(cd.Details, fmt.Sprintf("mode %04o is not executable: the agent skips this hook", m))
 	}
 }
 
