@@ -686,8 +686,9 @@ func (e *notForwardError) Error() string {
 		"(the branch was rewound or replaced; roll back with a new commit instead)", api.StatusBranch, e.head, e.last)
 }
 
-// readDesired reads nodes/<node>.yaml, its pool and rendered config from
-// a status tree. Problems with them land in err: the node refuses them.
+// readDesired reads the node's target (nodes/<node>.yaml in layout 1, its
+// pool's rollout in layout 2), its pool and rendered config from a status
+// tree. Problems with them land in err: the node refuses them.
 func readDesired(tree fs.FS, node, coreUser string) *desired {
 	opts := api.DefaultValidationOptions()
 	opts.CoreUser = coreUser
@@ -706,22 +707,24 @@ func (a *agent) validation() api.ValidationOptions {
 // readDesiredWith is readDesired validating with opts.
 func readDesiredWith(tree fs.FS, node string, opts api.ValidationOptions) *desired {
 	d := &desired{}
-	if _, err := api.ReadLayout(tree, api.StatusBranch); err != nil {
+	version, err := api.ReadLayout(tree, api.StatusBranch)
+	if err != nil {
 		d.err = err
 		return d
 	}
-	data, err := fs.ReadFile(tree, api.NodeFile(node))
-	if errors.Is(err, fs.ErrNotExist) {
+	target, ok, err := api.StatusNodeTarget(tree, version, node)
+	if err != nil {
+		d.err = err
+		return d
+	}
+	if !ok {
 		d.none = true
 		return d
 	}
-	if err != nil {
-		d.err = fmt.Errorf("read %s: %w", api.NodeFile(node), err)
-		return d
-	}
-	if err := yaml.Unmarshal(data, &d.target); err != nil {
-		d.err = fmt.Errorf("parse %s: %w", api.NodeFile(node), err)
-		return d
+	d.target = target
+	targetFile := api.NodeFile(node)
+	if version >= api.StatusLayoutV2 {
+		targetFile = api.RolloutCursorFile(target.Pool)
 	}
 	if d.target.DesiredConfig == "" {
 		d.none = true
@@ -742,7 +745,7 @@ func readDesiredWith(tree fs.FS, node string, opts api.ValidationOptions) *desir
 	}
 	name := d.target.DesiredConfig
 	if strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
-		d.err = fmt.Errorf("%s: desiredConfig %q is not a rendered config name", api.NodeFile(node), name)
+		d.err = fmt.Errorf("%s: desiredConfig %q of node %s is not a rendered config name", targetFile, name, node)
 		return d
 	}
 	// The size is checked before the file is read or parsed: Git's tree

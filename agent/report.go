@@ -222,7 +222,7 @@ func (r *Reporter) pushOnce(ctx context.Context) (time.Duration, error) {
 	c, err := r.repo.Commit(ctx, gitsource.CommitRequest{
 		Branch:  r.branch,
 		Parent:  r.head,
-		Changes: map[string][]byte{api.ReportFile: data},
+		Changes: map[string][]byte{api.ReportFile: data, api.AgentFile: agentInfo(rep.AgentVersion)},
 		Message: msg,
 		Author:  gitsource.Signature{Name: "stoker-agent " + r.node, Email: "stoker-agent@" + r.node},
 	})
@@ -268,6 +268,17 @@ func (r *Reporter) loadLocked(ctx context.Context) error {
 	}
 	r.loaded = true
 	return nil
+}
+
+// agentInfo is agent.yaml on the report branch: the stoker/status layouts
+// this build reads, so the hub knows when every agent reads layout 2,
+// tied to the report's agent version (api.AgentInfo).
+func agentInfo(version string) []byte {
+	data, err := yaml.Marshal(api.AgentInfo{AgentVersion: version, StatusLayouts: api.StatusLayouts})
+	if err != nil {
+		panic(err) // a string and ints always encode
+	}
+	return data
 }
 
 func short(c string) string {

@@ -16,9 +16,10 @@ func TestReadLayout(t *testing.T) {
 		unknown bool
 	}{
 		{name: "absent marker is version 1", files: fstest.MapFS{"pools/worker.yaml": {Data: []byte("name: worker\n")}}, want: 1},
-		{name: "known version", files: fstest.MapFS{LayoutFile: {Data: LayoutMarker()}}, want: LayoutVersion},
-		{name: "unknown higher version", files: fstest.MapFS{LayoutFile: {Data: []byte("version: 2\n")}},
-			wantErr: "stoker/status is in layout version 2; this stoker reads up to version 1", unknown: true},
+		{name: "version 1", files: fstest.MapFS{LayoutFile: {Data: LayoutMarker(1)}}, want: 1},
+		{name: "version 2", files: fstest.MapFS{LayoutFile: {Data: LayoutMarker(2)}}, want: 2},
+		{name: "unknown higher version", files: fstest.MapFS{LayoutFile: {Data: []byte("version: 3\n")}},
+			wantErr: "stoker/status is in layout version 3; this stoker reads up to version 2", unknown: true},
 		{name: "not a version", files: fstest.MapFS{LayoutFile: {Data: []byte("version: 0\n")}},
 			wantErr: "stoker/status layout.yaml: version: 0 is not a layout version"},
 		{name: "unknown key", files: fstest.MapFS{LayoutFile: {Data: []byte("version: 1\nflavour: x\n")}},
@@ -46,7 +47,16 @@ func TestReadLayout(t *testing.T) {
 }
 
 func TestLayoutMarker(t *testing.T) {
-	if got := string(LayoutMarker()); got != "version: 1\n" {
-		t.Fatalf("LayoutMarker() = %q; version 1 is today's layout", got)
+	if got := string(LayoutMarker(2)); got != "version: 2\n" {
+		t.Fatalf("LayoutMarker(2) = %q", got)
+	}
+}
+
+// TestReadFleetLayout: stoker/fleet has one layout; version 2 there is a
+// layout this build does not know (only stoker/status has a version 2).
+func TestReadFleetLayout(t *testing.T) {
+	_, err := ReadLayout(fstest.MapFS{LayoutFile: {Data: []byte("version: 2\n")}}, FleetBranch)
+	if !errors.Is(err, ErrUnknownLayout) || !strings.Contains(err.Error(), "stoker/fleet is in layout version 2; this stoker reads up to version 1") {
+		t.Fatalf("ReadLayout(stoker/fleet, version 2) = %v, want ErrUnknownLayout naming the branch and both versions", err)
 	}
 }

@@ -16,7 +16,37 @@ const (
 	ReportsBranchPrefix = "stoker/reports/"
 	PreviewBranchPrefix = "stoker/preview/"
 	ReportFile          = "report.yaml"
+	// AgentFile sits beside ReportFile on a report branch: what the
+	// agent's build reads (AgentInfo). It is a file of its own, not a
+	// field of the report, because hubs before it parse report.yaml
+	// strictly and would drop a report with a field they do not know.
+	AgentFile = "agent.yaml"
 )
+
+// AgentInfo is agent.yaml on stoker/reports/<node>.
+type AgentInfo struct {
+	// AgentVersion is the report's AgentVersion when this was written:
+	// an agent.yaml beside a report of another version is stale (an
+	// older agent that does not write it took over the branch).
+	AgentVersion string `json:"agentVersion,omitempty"`
+	// StatusLayouts are the stoker/status layout versions the agent
+	// reads; absent (an agent before layout 2) means version 1 only.
+	StatusLayouts []int `json:"statusLayouts,omitempty"`
+}
+
+// ReadsStatusLayout reports whether the agent that wrote r, with this
+// agent.yaml beside it, reads stoker/status in layout version v.
+func (a *AgentInfo) ReadsStatusLayout(r *Report, v int) bool {
+	if a == nil || r == nil || a.AgentVersion != r.AgentVersion {
+		return v == StatusLayoutV1
+	}
+	for _, l := range a.StatusLayouts {
+		if l == v {
+			return true
+		}
+	}
+	return false
+}
 
 // ReportsBranch is the branch node's agent alone writes its report to.
 func ReportsBranch(node string) string { return ReportsBranchPrefix + node }

@@ -62,6 +62,9 @@ type HubConfig struct {
 	// get before the hub marks it Unreachable; 0 means
 	// api.DefaultUnreachableMultiple × api.DefaultHeartbeat.
 	UnreachableAfter time.Duration
+	// StatusLayout is the stoker/status layout to write:
+	// StatusLayoutAuto (0), StatusLayout1 or StatusLayout2.
+	StatusLayout int
 }
 
 // Hub renders the config repo into stoker/status and stoker/fleet and
@@ -78,9 +81,11 @@ type Hub struct {
 	// watched mirrors sourceBranches for the webhook (Watches).
 	watched     watchedBranches
 	reportCache map[string]*api.Report // by report commit
-	treeCache   map[string]loaded      // by config commit
-	previews    previewState
-	trust       trustState
+	// agentCache is agent.yaml beside each cached report (nil: absent).
+	agentCache map[string]*api.AgentInfo
+	treeCache  map[string]loaded // by config commit
+	previews   previewState
+	trust      trustState
 	// notifyCommit is the default-branch commit the receivers were read at.
 	notifyCommit string
 	// windows are the pools' maintenance windows at the last plan; their
@@ -121,7 +126,7 @@ func NewHub(cfg HubConfig) *Hub {
 	if cfg.UnreachableAfter <= 0 {
 		cfg.UnreachableAfter = api.DefaultUnreachableMultiple * api.DefaultHeartbeat
 	}
-	return &Hub{cfg: cfg, reportCache: map[string]*api.Report{}, treeCache: map[string]loaded{}}
+	return &Hub{cfg: cfg, reportCache: map[string]*api.Report{}, agentCache: map[string]*api.AgentInfo{}, treeCache: map[string]loaded{}}
 }
 
 type nopWriter struct{}
@@ -231,6 +236,9 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	now := h.cfg.Now()
+	plan.layout = h.chooseStatusLayout(reports, h.agentInfos(rf, reports),
+		func(r *api.Report) bool { return h.unreachable(r, now) })
 	res.Steps = plan.steps
 	// Render errors per pool, the default branch's included: those are
 	// every pool's (no pool renders).
@@ -273,6 +281,15 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 // unreachable is the hub's verdict on a node's last report at now.
 func (h *Hub) unreachable(r *api.Report, now time.Time) bool {
 	return r != nil && now.Sub(r.Heartbeat) > h.cfg.UnreachableAfter
+}
+
+// agentInfos is agent.yaml of each report read, by node.
+func (h *Hub) agentInfos(rf refs, reports map[string]*api.Report) map[string]*api.AgentInfo {
+	out := map[string]*api.AgentInfo{}
+	for node := range reports {
+		out[node] = h.agentCache[rf.reports[node]]
+	}
+	return out
 }
 
 // unreachableKey names the nodes whose cached report is too old now.

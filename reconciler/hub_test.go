@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -42,13 +43,24 @@ type fleetEnv struct {
 	client gitsource.Repo // the test's own clone (reads status, writes reports)
 	now    time.Time
 	nodes  map[string]map[string]string // node -> labels
+	// layout is the hub's HubConfig.StatusLayout; agentInfo, when set,
+	// is pushed beside every report as the agent's agent.yaml.
+	layout    int
+	agentInfo *api.AgentInfo
+	// agentVersion is every report's AgentVersion.
+	agentVersion string
 }
 
 func newFleetEnv(t *testing.T, files map[string]string) *fleetEnv {
 	t.Helper()
+	return newFleetEnvLayout(t, StatusLayoutAuto, files)
+}
+
+func newFleetEnvLayout(t *testing.T, layout int, files map[string]string) *fleetEnv {
+	t.Helper()
 	srv := gitserver.New(t, gitserver.Daemon)
 	srv.SeedRepo(t, "config", files, "main")
-	e := &fleetEnv{t: t, srv: srv, url: srv.URL("config"), now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), nodes: map[string]map[string]string{}}
+	e := &fleetEnv{t: t, srv: srv, url: srv.URL("config"), now: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), nodes: map[string]map[string]string{}, layout: layout}
 	e.hub = e.newHub()
 	e.client = e.open(t.TempDir())
 	return e
@@ -64,7 +76,7 @@ func (e *fleetEnv) open(dir string) gitsource.Repo {
 
 func (e *fleetEnv) newHub() *Hub {
 	repo := e.open(e.t.TempDir())
-	return NewHub(HubConfig{Config: repo, Status: repo, Reports: repo, Now: func() time.Time { return e.now }})
+	return NewHub(HubConfig{Config: repo, Status: repo, Reports: repo, Now: func() time.Time { return e.now }, StatusLayout: e.layout})
 }
 
 func (e *fleetEnv) reconcile() Result {
@@ -109,20 +121,27 @@ func (e *fleetEnv) readBranch(branch string) map[string]string {
 	return out
 }
 
+// status returns stoker/status's pools and every node's target, in
+// whichever layout the branch is.
 func (e *fleetEnv) status() (map[string]api.PoolTarget, map[string]api.NodeTarget) {
 	files := e.readBranch(api.StatusBranch)
-	pools, nodes := map[string]api.PoolTarget{}, map[string]api.NodeTarget{}
+	pools := map[string]api.PoolTarget{}
+	tree := fstest.MapFS{}
 	for p, data := range files {
-		switch filepath.Dir(p) {
-		case "pools":
+		tree[p] = &fstest.MapFile{Data: []byte(data)}
+		if filepath.Dir(p) == "pools" {
 			var t api.PoolTarget
 			mustYAML(e.t, data, &t)
 			pools[t.Name] = t
-		case "nodes":
-			var n api.NodeTarget
-			mustYAML(e.t, data, &n)
-			nodes[n.Name] = n
 		}
+	}
+	version, err := api.ReadLayout(tree, api.StatusBranch)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	nodes, err := api.StatusNodeTargets(tree, version)
+	if err != nil {
+		e.t.Fatal(err)
 	}
 	return pools, nodes
 }
@@ -138,7 +157,7 @@ func mustYAML(t *testing.T, data string, v any) {
 func (e *fleetEnv) report(node string, state api.NodeState, current string) {
 	e.t.Helper()
 	ctx := context.Background()
-	r := api.Report{Node: node, State: state, CurrentConfig: current, Labels: e.nodes[node], Heartbeat: e.now}
+	r := api.Report{Node: node, State: state, CurrentConfig: current, Labels: e.nodes[node], Heartbeat: e.now, AgentVersion: e.agentVersion}
 	data, err := yaml.Marshal(r)
 	if err != nil {
 		e.t.Fatal(err)
@@ -156,8 +175,16 @@ func (e *fleetEnv) report(node string, state api.NodeState, current string) {
 				e.t.Fatal(err)
 			}
 		}
+		changes := map[string][]byte{api.ReportFile: data}
+		if e.agentInfo != nil {
+			info, err := yaml.Marshal(e.agentInfo)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			changes[api.AgentFile] = info
+		}
 		_, err = e.client.Commit(ctx, gitsource.CommitRequest{Branch: branch, Parent: parent,
-			Changes: map[string][]byte{api.ReportFile: data}, Message: "report " + node})
+			Changes: changes, Message: "report " + node})
 		if err == nil || errors.Is(err, gitsource.ErrNothingToCommit) {
 			return
 		}
@@ -223,7 +250,13 @@ func (e *fleetEnv) rollout(current map[string]string, maxUnavailable map[string]
 }
 
 func TestHubRolloutCanaryPauseAndBadCommit(t *testing.T) {
-	e := newFleetEnv(t, map[string]string{
+	testHubRolloutCanary(t, StatusLayoutAuto)
+}
+
+// testHubRolloutCanary runs TestHubRolloutCanaryPauseAndBadCommit with
+// the hub writing stoker/status in layout.
+func testHubRolloutCanary(t *testing.T, layout int) {
+	e := newFleetEnvLayout(t, layout, map[string]string{
 		"pools/worker.yaml":        workerPool(false, 2),
 		"pools/worker-canary.yaml": canaryPool,
 		"mc/50-chrony.yaml":        fileMC("50-chrony", "worker", "/etc/chrony.conf", "server%20a"),

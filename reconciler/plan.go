@@ -17,6 +17,11 @@ type planState struct {
 	// nodes: every node's desired target to write.
 	nodes map[string]api.NodeTarget
 	steps []rollout.Step
+	// rank is each pool's nodes in the planner's order (rollout.Order),
+	// published as the pool's rollout order in layout 2.
+	rank map[string][]string
+	// layout is what stoker/status is written in.
+	layout statusLayout
 	// fleet rows.
 	fleetPools map[string]*api.PoolFleet
 	fleetNodes map[string]nodeFleetFile
@@ -24,7 +29,7 @@ type planState struct {
 
 func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports map[string]*api.Report, inventory []InventoryNode) (*planState, error) {
 	now := h.cfg.Now().UTC().Truncate(time.Second)
-	ps := &planState{pools: map[string]api.PoolTarget{}, nodes: map[string]api.NodeTarget{}, fleetPools: map[string]*api.PoolFleet{}, fleetNodes: map[string]nodeFleetFile{}}
+	ps := &planState{pools: map[string]api.PoolTarget{}, nodes: map[string]api.NodeTarget{}, fleetPools: map[string]*api.PoolFleet{}, fleetNodes: map[string]nodeFleetFile{}, rank: map[string][]string{}}
 
 	// Pools to plan: the default branch's pools when it loaded, else the
 	// pools already on stoker/status (the last good render).
@@ -148,6 +153,9 @@ func (h *Hub) plan(rs *renderState, cur *statusTree, prev *fleetTree, reports ma
 		ps.steps = append(ps.steps, steps...)
 		if pp.Window != nil {
 			h.windows[pp.Name] = pp.Window
+		}
+		for _, n := range rollout.Order(pp, byPool[pp.Name]) {
+			ps.rank[pp.Name] = append(ps.rank[pp.Name], n.Name)
 		}
 	}
 	advanced := map[string]string{}

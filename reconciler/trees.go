@@ -2,10 +2,9 @@ package reconciler
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"path"
 	"strings"
 	"time"
 
@@ -45,25 +44,55 @@ func (h *Hub) readReports(ctx context.Context, rf refs) (map[string]*api.Report,
 		}
 		out[node] = &r
 		h.reportCache[commit] = &r
+		h.agentCache[commit] = readAgentInfo(tree)
 	}
 	return out, nil
 }
+
+// readAgentInfo reads agent.yaml from a report tree; nil when it is
+// absent or unreadable (the agent is then taken to read layout 1 only).
+func readAgentInfo(tree fs.FS) *api.AgentInfo {
+	f, err := tree.Open(api.AgentFile)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxAgentInfoBytes+1))
+	if err != nil || len(data) > maxAgentInfoBytes {
+		return nil
+	}
+	var info api.AgentInfo
+	if yaml.Unmarshal(data, &info) != nil {
+		return nil
+	}
+	return &info
+}
+
+// maxAgentInfoBytes bounds what is read of agent.yaml.
+const maxAgentInfoBytes = 4 << 10
 
 // statusTree is what stoker/status holds now.
 type statusTree struct {
 	pools    map[string]api.PoolTarget
 	nodes    map[string]api.NodeTarget
 	rendered map[string][]byte // by rendered name
+	// rollouts are layout 2's orders and cursors (rollouts.go), also
+	// present beside nodes/ while the hub writes both layouts; nil when
+	// absent or unreadable on a layout 1 branch.
+	rollouts map[string]*api.PoolRollout
 	// layout is api.LayoutFile's bytes, nil on a branch written before
 	// the marker existed.
 	layout []byte
+	// files is every file of the tree, so the hub can tell whether what
+	// it would write is what is there.
+	files map[string][]byte
 	// superseded: the branch head is not the hub's (signing.go); the
 	// next commit restores this tree over it even if nothing changed.
 	superseded bool
 }
 
 func (h *Hub) readStatus(ctx context.Context, commit string) (*statusTree, error) {
-	st := &statusTree{pools: map[string]api.PoolTarget{}, nodes: map[string]api.NodeTarget{}, rendered: map[string][]byte{}}
+	st := &statusTree{pools: map[string]api.PoolTarget{}, nodes: map[string]api.NodeTarget{}, rendered: map[string][]byte{}, files: map[string][]byte{}}
 	if commit == "" {
 		return st, nil
 	}
@@ -74,8 +103,22 @@ func (h *Hub) readStatus(ctx context.Context, commit string) (*statusTree, error
 	if st.layout, err = api.ReadLayoutFile(tree, api.StatusBranch); err != nil {
 		return nil, err
 	}
-	if _, err := api.CheckLayout(api.StatusBranch, st.layout); err != nil {
+	version, err := api.CheckLayout(api.StatusBranch, st.layout)
+	if err != nil {
 		return nil, err
+	}
+	if err := fs.WalkDir(tree, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(tree, p)
+		if err != nil {
+			return err
+		}
+		st.files[p] = data
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read %s: %w", api.StatusBranch, err)
 	}
 	if err := api.ReadYAMLDir(tree, "pools", func(name string, data []byte) error {
 		var p api.PoolTarget
@@ -87,30 +130,24 @@ func (h *Hub) readStatus(ctx context.Context, commit string) (*statusTree, error
 	}); err != nil {
 		return nil, fmt.Errorf("read %s: %w", api.StatusBranch, err)
 	}
-	if err := api.ReadYAMLDir(tree, "nodes", func(name string, data []byte) error {
-		var n api.NodeTarget
-		if err := yaml.Unmarshal(data, &n); err != nil {
-			return err
-		}
-		st.nodes[name] = n
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("read %s: %w", api.StatusBranch, err)
+	if st.nodes, err = api.StatusNodeTargets(tree, version); err != nil {
+		return nil, err
 	}
-	entries, err := fs.ReadDir(tree, "rendered")
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read %s rendered/: %w", api.StatusBranch, err)
+	if st.rollouts, err = api.ReadRollouts(tree); err != nil {
+		if version >= api.StatusLayoutV2 {
+			return nil, err
+		}
+		// Beside nodes/ (both layouts) they are only a starting point
+		// for the next order: start afresh.
+		h.cfg.Log.WithError(err).Warn("ignoring unreadable layout 2 files on a layout 1 stoker/status")
+		st.rollouts = nil
 	}
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
-			continue
+	for p, data := range st.files {
+		if name, ok := strings.CutPrefix(p, "rendered/"); ok {
+			if name, ok := strings.CutSuffix(name, ".json"); ok && !strings.Contains(name, "/") {
+				st.rendered[name] = data
+			}
 		}
-		data, err := fs.ReadFile(tree, path.Join("rendered", e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("read %s rendered/%s: %w", api.StatusBranch, e.Name(), err)
-		}
-		st.rendered[name] = data
 	}
 	return st, nil
 }

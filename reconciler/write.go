@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,8 +17,9 @@ import (
 )
 
 func (h *Hub) writeStatus(ctx context.Context, rf refs, rs *renderState, cur *statusTree, plan *planState) (string, error) {
-	files := map[string][]byte{api.LayoutFile: api.LayoutMarker()}
+	files := map[string][]byte{api.LayoutFile: api.LayoutMarker(plan.layout.version)}
 	keep := map[string]bool{}
+	targets := map[string]string{}
 	for name, t := range plan.pools {
 		data, err := yaml.Marshal(t)
 		if err != nil {
@@ -25,14 +27,23 @@ func (h *Hub) writeStatus(ctx context.Context, rf refs, rs *renderState, cur *st
 		}
 		files[api.PoolFile(name)] = data
 		keep[t.Rendered] = true
+		targets[name] = t.Rendered
 	}
 	for name, n := range plan.nodes {
+		keep[n.DesiredConfig] = true
+		if plan.layout.version >= api.StatusLayoutV2 {
+			continue
+		}
 		data, err := yaml.Marshal(n)
 		if err != nil {
 			return "", fmt.Errorf("encode node %s: %w", name, err)
 		}
 		files[api.NodeFile(name)] = data
-		keep[n.DesiredConfig] = true
+	}
+	if plan.layout.rollouts {
+		if err := rolloutFiles(encodeRollouts(plan.nodes, targets, plan.rank, cur.rollouts), files); err != nil {
+			return "", err
+		}
 	}
 	for r := range keep {
 		if data, ok := cur.rendered[r]; ok {
@@ -74,34 +85,15 @@ func (h *Hub) writeStatus(ctx context.Context, rf refs, rs *renderState, cur *st
 
 // sameTree reports whether files is exactly what cur holds.
 func sameTree(cur *statusTree, files map[string][]byte) bool {
-	if string(files[api.LayoutFile]) != string(cur.layout) {
+	if len(files) != len(cur.files) {
 		return false
 	}
-	n := 0
-	if cur.layout != nil {
-		n++
-	}
-	for name, t := range cur.pools {
-		data, err := yaml.Marshal(t)
-		if err != nil || string(files[api.PoolFile(name)]) != string(data) {
+	for p, data := range files {
+		if old, ok := cur.files[p]; !ok || !bytes.Equal(old, data) {
 			return false
 		}
-		n++
 	}
-	for name, t := range cur.nodes {
-		data, err := yaml.Marshal(t)
-		if err != nil || string(files[api.NodeFile(name)]) != string(data) {
-			return false
-		}
-		n++
-	}
-	for name, data := range cur.rendered {
-		if string(files[api.RenderedFile(name)]) != string(data) {
-			return false
-		}
-		n++
-	}
-	return n == len(files)
+	return true
 }
 
 // statusMessage names the source commit and what changed, e.g.
@@ -145,7 +137,7 @@ func (h *Hub) statusMessage(rs *renderState, cur *statusTree, plan *planState) s
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		lines = append(lines, fmt.Sprintf("rollout %s: %s", k, strings.Join(byTarget[k], ", ")))
+		lines = append(lines, fmt.Sprintf("rollout %s: %s", k, nodeList(byTarget[k])))
 	}
 	for name, t := range plan.pools {
 		if o, ok := cur.pools[name]; ok && o.Rendered == t.Rendered && o.Paused != t.Paused {
@@ -191,7 +183,7 @@ func (h *Hub) writeFleet(ctx context.Context, rf refs, rs *renderState, plan *pl
 		nodes = append(nodes, f.NodeFleet)
 	}
 	files["README.md"] = fleetview.README(pools, nodes, h.cfg.Now())
-	files[api.LayoutFile] = api.LayoutMarker()
+	files[api.LayoutFile] = api.LayoutMarker(api.FleetLayoutVersion)
 	if h.cfg.Build.Version != "" {
 		data, err := yaml.Marshal(h.cfg.Build)
 		if err != nil {
@@ -223,4 +215,16 @@ func (h *Hub) writeFleet(ctx context.Context, rf refs, rs *renderState, plan *pl
 		return "", fmt.Errorf("push %s: %w", api.FleetBranch, err)
 	}
 	return commit, nil
+}
+
+// maxMessageNodes bounds the node names a status commit message lists per
+// rollout line, so the message of a step stays small at any step size
+// (the rollout's cursor and order name every node).
+const maxMessageNodes = 10
+
+func nodeList(nodes []string) string {
+	if len(nodes) <= maxMessageNodes {
+		return strings.Join(nodes, ", ")
+	}
+	return fmt.Sprintf("%s (+%d more)", strings.Join(nodes[:maxMessageNodes], ", "), len(nodes)-maxMessageNodes)
 }

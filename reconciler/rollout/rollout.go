@@ -188,7 +188,7 @@ func PlanRollout(pool PlanPool, members []PlanNode) ([]Step, error) {
 			candidates = append(candidates, n)
 		}
 	}
-	sort.SliceStable(candidates, func(i, j int) bool { return rolloutLess(pool.Policy, candidates[i], candidates[j]) })
+	candidates = Order(pool, candidates)
 	capacity := max - unavailable
 	var steps []Step
 	for _, n := range candidates {
@@ -240,6 +240,18 @@ func Blocked(pool PlanPool, n PlanNode) string {
 		}
 	}
 	return ""
+}
+
+// Order returns nodes in the order a rollout takes them: the repo's
+// order (.stoker/rollout.yaml) when it has one, then by zone (alphabetical,
+// zoneless last), then oldest first, then name. PlanRollout advances
+// candidates in this order, and the hub publishes it as the pool's rollout
+// order on stoker/status (layout 2), so that a step that follows it only
+// moves the pool's cursor.
+func Order(pool PlanPool, nodes []PlanNode) []PlanNode {
+	out := append([]PlanNode(nil), nodes...)
+	sort.SliceStable(out, func(i, j int) bool { return rolloutLess(pool.Policy, out[i], out[j]) })
+	return out
 }
 
 func rolloutLess(p *api.RolloutPolicy, a, b PlanNode) bool {
