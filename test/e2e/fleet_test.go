@@ -9,9 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
-
-	"sigs.k8s.io/yaml"
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/demo"
@@ -359,23 +358,35 @@ func TestMaxUnavailableAndZones(t *testing.T) {
 	}
 }
 
-// statusTargets reads every nodes/<node>.yaml desiredConfig on
-// stoker/status from the bare repo.
+// statusTargets reads every node's desiredConfig on stoker/status from
+// the bare repo, in the branch's layout (1: nodes/; 2: rollouts/).
 func statusTargets(f *demo.Fleet) map[string]string {
 	out := map[string]string{}
-	ls, err := gitserver.Git(f.RepoPath(), nil, "ls-tree", "--name-only", api.StatusBranch+":nodes")
+	ls, err := gitserver.Git(f.RepoPath(), nil, "ls-tree", "-r", "--name-only", api.StatusBranch)
 	if err != nil {
 		return out
 	}
+	tree := fstest.MapFS{}
 	for _, name := range strings.Fields(ls) {
-		data, err := gitserver.Git(f.RepoPath(), nil, "show", api.StatusBranch+":nodes/"+name)
-		if err != nil {
+		if name != api.LayoutFile && !strings.HasPrefix(name, "nodes/") && !strings.HasPrefix(name, api.RolloutsDir+"/") {
 			continue
 		}
-		var nt api.NodeTarget
-		if yaml.Unmarshal([]byte(data), &nt) == nil {
-			out[nt.Name] = nt.DesiredConfig
+		data, err := gitserver.Git(f.RepoPath(), nil, "show", api.StatusBranch+":"+name)
+		if err != nil {
+			return out
 		}
+		tree[name] = &fstest.MapFile{Data: []byte(data + "\n")}
+	}
+	version, err := api.ReadLayout(tree, api.StatusBranch)
+	if err != nil {
+		return out
+	}
+	targets, err := api.StatusNodeTargets(tree, version)
+	if err != nil {
+		return out
+	}
+	for name, nt := range targets {
+		out[name] = nt.DesiredConfig
 	}
 	return out
 }
