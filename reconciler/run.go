@@ -79,6 +79,11 @@ type HubOptions struct {
 	// and pokes the loop for every webhook any replica recorded.
 	FireWebhook   func(ctx context.Context) error
 	WatchWebhooks func(ctx context.Context, poke func())
+	// TestClockStart (RFC 3339, for tests only: the hidden flag
+	// --test-clock-start) starts the hub's clock at that instant, running
+	// at wall-clock speed, so end-to-end tests can put a maintenance window
+	// open or closed. Empty: the real clock.
+	TestClockStart string
 }
 
 // RunHub runs the hub until ctx ends: it reconciles every Interval and
@@ -147,7 +152,12 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		sender = notify.NewSender(notify.Options{SecretsDir: o.Notify.SecretsDir, Registerer: reg, Version: o.Version,
 			Timeout: o.Notify.Timeout, Backoff: o.Notify.backoff(), Log: o.Log.WithField("component", "notify")})
 	}
+	now, err := testClock(o.TestClockStart)
+	if err != nil {
+		return err
+	}
 	hub := NewHub(HubConfig{
+		Now:    now,
 		Config: cfgRepo, Status: statusRepo, Reports: reportsRepo,
 		Branch: o.Branch, Path: o.Path, Inventory: o.Inventory,
 		Load: render.LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: metrics, Previews: o.Previews,
@@ -326,3 +336,17 @@ func unreachableAfter(multiple float64, heartbeat time.Duration) time.Duration {
 
 // DefaultInterval is the hub's poll interval when --interval is not given.
 const DefaultInterval = 15 * time.Second
+
+// testClock is the hub's clock for --test-clock-start: nil (the real
+// clock) when start is empty.
+func testClock(start string) (func() time.Time, error) {
+	if start == "" {
+		return nil, nil
+	}
+	t0, err := time.Parse(time.RFC3339, start)
+	if err != nil {
+		return nil, fmt.Errorf("hub: --test-clock-start %q: %w", start, err)
+	}
+	began := time.Now()
+	return func() time.Time { return t0.Add(time.Since(began)) }, nil
+}

@@ -59,7 +59,7 @@ func TestHubMaintenanceWindow(t *testing.T) {
 	if pf.Window == nil || pf.Window.Open || pf.Window.Opens == nil || pf.Window.Opens.Format(time.RFC3339) != "2026-03-02T02:00:00+01:00" {
 		t.Fatalf("fleet window %+v, want closed, opening 2026-03-02T02:00:00+01:00", pf.Window)
 	}
-	if w := e.fleetNode("w-0").Waiting; !strings.Contains(w, "disruptive update waits for the maintenance window (opens 2026-03-02T02:00:00+01:00)") {
+	if w := e.fleetNode("w-0").Waiting; !strings.Contains(w, "waiting for the maintenance window (opens 2026-03-02T02:00:00+01:00)") {
 		t.Errorf("node waiting %q", w)
 	}
 	e.now = time.Date(2026, 3, 2, 0, 50, 0, 0, time.UTC)

@@ -63,6 +63,8 @@ func newHubCmd() *cobra.Command {
 	f.DurationVar(&o.Notify.RetryBase, "notify-retry-base", notify.DefaultBackoff.Duration, "first wait between notification attempts (doubling, with jitter)")
 	f.DurationVar(&o.Notify.Timeout, "notify-timeout", notify.DefaultTimeout, "timeout of one notification HTTP attempt")
 	f.StringVar(&logLevel, "log-level", "info", "log level (debug, info, warn, error)")
+	f.StringVar(&o.TestClockStart, "test-clock-start", "", "for tests only: start the hub's clock at this RFC 3339 instant (it runs at wall-clock speed)")
+	_ = f.MarkHidden("test-clock-start")
 	o.Auth.BindFlags(f)
 	o.ConfigServer.BindFlags(f)
 	kube.bindHub(f)

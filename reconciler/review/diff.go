@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -58,6 +59,8 @@ type DiffOptions struct {
 	TrustRoots  []string
 	RepoSigners string
 	Stdout      io.Writer
+	// Now is the clock maintenance windows are read at (nil: time.Now).
+	Now func() time.Time
 }
 
 // DiffReport is what `stoker diff` found; -o json prints it.
@@ -76,6 +79,8 @@ type DiffReport struct {
 	Action api.ActionType `json:"action"`
 	// Signature says whether HEAD is a commit the hub would render.
 	Signature *HeadSignature `json:"signature,omitempty"`
+	// Rules are the maintenance windows, holds and order (rules.go).
+	Rules *RolloutRules `json:"rolloutRules,omitempty"`
 
 	// HEAD's pool settings, for the rollout.
 	maxUnavailable map[string]*intstr.IntOrString
@@ -93,6 +98,9 @@ type PoolDiff struct {
 	Changes []ChangeDiff   `json:"changes"`
 	// Rollout is set when the fleet is known.
 	Rollout *Rollout `json:"rollout,omitempty"`
+	// Window says when the pool's maintenance window lets this change
+	// start, when the window gates it.
+	Window string `json:"window,omitempty"`
 }
 
 // ChangeDiff is one change of a pool's rendered config, what it does to a
@@ -300,9 +308,24 @@ func computeDiff(ctx context.Context, base, head diffSide, opts DiffOptions) (*D
 		rep.Pools = []PoolDiff{}
 		return rep, nil
 	}
-	for _, p := range rep.Pools {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	rules, rps := rolloutRules(baseFS, headFS, baseR.pools, headR.pools, now())
+	if len(rps) > 0 {
+		rep.Errors, rep.Pools = rps, []PoolDiff{}
+		return rep, nil
+	}
+	if !rules.empty() {
+		rep.Rules = rules
+	}
+	for i, p := range rep.Pools {
 		if p.Action.Strength() > rep.Action.Strength() {
 			rep.Action = p.Action
+		}
+		if p.To != "" {
+			rep.Pools[i].Window = poolWindowNote(headR.pools, p.Name, p.Action, now())
 		}
 	}
 	annotateSources(rep, headR.pools, func(p api.MachineConfigPool) *render.Repo {

@@ -107,6 +107,9 @@ func writeDiffText(w io.Writer, rep *DiffReport, maxDiff int) error {
 		if p.Rollout != nil {
 			fmt.Fprintf(&b, "  nodes:  %s\n", p.Rollout.Summary)
 		}
+		if p.Window != "" {
+			fmt.Fprintf(&b, "  window: %s\n", p.Window)
+		}
 		for _, c := range p.Changes {
 			fmt.Fprintf(&b, "  %s: %s\n", changeTitle(c), c.Actions)
 			fmt.Fprintf(&b, "      why: %s\n", c.Reason)
@@ -120,6 +123,7 @@ func writeDiffText(w io.Writer, rep *DiffReport, maxDiff int) error {
 			}
 		}
 	}
+	writeRulesText(&b, rep.Rules)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -171,6 +175,12 @@ func writeDiffMarkdown(w io.Writer, rep *DiffReport, maxDiff int) error {
 			b.WriteString("\n")
 		}
 	}
+	for _, p := range rep.Pools {
+		if p.Window != "" {
+			fmt.Fprintf(&b, "\n:hourglass: **%s**: %s\n", fleetview.MDEscape(p.Name), fleetview.MDEscape(p.Window))
+		}
+	}
+	writeRulesMarkdown(&b, rep.Rules)
 	for _, p := range rep.Pools {
 		fmt.Fprintf(&b, "\n<details>\n<summary><b>%s</b>: %s, %s</summary>\n\n",
 			html.EscapeString(p.Name), p.Action, plural(len(p.Changes), "change", "changes"))

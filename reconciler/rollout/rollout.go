@@ -228,11 +228,7 @@ func Blocked(pool PlanPool, n PlanNode) string {
 	}
 	if w := pool.Window; w != nil && w.Gates(n.Action) {
 		if st := w.State(pool.Now); !st.Open {
-			kind := "a disruptive update"
-			if !api.Disruptive(n.Action) {
-				kind = "an update"
-			}
-			msg := kind + " waits for the maintenance window"
+			msg := "waiting for the maintenance window"
 			if !st.Opens.IsZero() {
 				msg += " (opens " + st.Opens.Format(time.RFC3339) + ")"
 			}
