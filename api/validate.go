@@ -15,7 +15,6 @@ import (
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 	"github.com/coreos/ignition/v2/config/validate"
 	"github.com/coreos/vcontext/report"
-	"github.com/vincent-petithory/dataurl"
 )
 
 // MaxRenderedBytes is MCO's limit on a rendered MachineConfig: an object
@@ -258,17 +257,17 @@ func checkResource(ps *Problems, field string, r ign3types.Resource, max int64) 
 	if len(r.HTTPHeaders) > 0 {
 		problemf(ps, field+".httpHeaders", "httpHeaders make no sense on a data: URL")
 	}
-	du, err := dataurl.DecodeString(src)
+	data, err := decodeDataURL(src)
 	if err != nil {
 		problemf(ps, field+".source", "bad data URL: %v", err)
 		return 0
 	}
-	size := int64(len(du.Data))
+	size := int64(len(data))
 	if r.Compression != nil {
 		switch *r.Compression {
 		case "":
 		case "gzip":
-			zr, err := pooledGzipReader(du.Data)
+			zr, err := pooledGzipReader(data)
 			if err == nil {
 				size, err = io.Copy(io.Discard, io.LimitReader(zr, max+1))
 				gzipReaders.Put(zr)
