@@ -101,15 +101,15 @@ func NewSender(o Options) *Sender {
 		o.Log = l
 	}
 	s := &Sender{o: o, wake: make(chan struct{}, 1), m: metrics{
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stoker_notify_events_total",
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stoker_hub_notify_events_total",
 			Help: "Fleet events derived from stoker/fleet transitions, by type."}, []string{"type"}),
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stoker_notify_deliveries_total",
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stoker_hub_notify_deliveries_total",
 			Help: "Notification deliveries by receiver and result (delivered, failed)."}, []string{"receiver", "result"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stoker_notify_retries_total",
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stoker_hub_notify_retries_total",
 			Help: "Failed delivery attempts that were retried, by receiver."}, []string{"receiver"}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "stoker_notify_dropped_total",
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "stoker_hub_notify_dropped_total",
 			Help: "Deliveries dropped, oldest first, because the notification queue was full."}),
-		queued: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stoker_notify_queue_length",
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{Name: "stoker_hub_notify_queue_length",
 			Help: "Deliveries waiting to be sent."}),
 	}}
 	if o.Registerer != nil {

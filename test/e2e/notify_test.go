@@ -179,7 +179,8 @@ func TestNotifications(t *testing.T) {
 	repo := simpleRepo("1", false, "v1")
 	repo[api.NotificationsFile] = notificationsYAML
 	f := newFleetNoHub(t, map[string]map[string]string{"main": repo})
-	hubFlags := []string{"--notify-secrets-dir", notifySecrets(t, srv), "--notify-retry-base", "200ms", "--log-level", "debug"}
+	listen := freeAddr(t)
+	hubFlags := []string{"--notify-secrets-dir", notifySecrets(t, srv), "--notify-retry-base", "200ms", "--log-level", "debug", "--listen", listen}
 	if _, err := f.StartHub(hubFlags...); err != nil {
 		t.Fatal(err)
 	}
@@ -250,6 +251,20 @@ func TestNotifications(t *testing.T) {
 		}
 	}
 	sink.mu.Unlock()
+	// The restarted hub's counters: w-1's event delivered to both, nothing dropped.
+	resp, err := http.Get("http://" + listen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	resp.Body.Close()
+	for _, m := range []string{`stoker_hub_notify_deliveries_total{receiver="ops",result="delivered"} 1`,
+		`stoker_hub_notify_deliveries_total{receiver="team-chat",result="delivered"} 1`, "stoker_hub_notify_dropped_total 0",
+		`stoker_hub_notify_events_total{type="NodeDegraded"} 1`} {
+		if !strings.Contains(string(metrics), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
 	logs, _ := filepath.Glob(filepath.Join(f.Dir, "logs", "hub*.log"))
 	for _, l := range logs {
 		data, _ := os.ReadFile(l)
