@@ -32,8 +32,7 @@ var forbidden = map[string][]string{
 	"reconciler/httpserver": {"reconciler/...", "gitsource/..."},
 	// The config server reads the hub through a Snapshot callback.
 	"reconciler/configserver": {"reconciler/...", "gitsource/...", "github.com/go-git/..."},
-	// Notifications get plain api types from the hub; no Git.
-	"reconciler/notify":       {"reconciler/...", "gitsource/...", "github.com/go-git/..."},
+	"reconciler/notify":       {"reconciler/...", "gitsource/...", "github.com/go-git/..."}, // plain api types from the hub; no Git
 	"gitsource/...":           {"reconciler/...", "agent/...", "nodeops/..."},
 	"agent/...":               {"reconciler/..."},
 	"nodeops/...":             {"gitsource/...", "reconciler/...", "agent/..."},
