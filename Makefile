@@ -37,7 +37,7 @@ fmt-check: ## Fail if gofmt would change a file.
 vet: ## go vet every package (including e2e-tagged tests).
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags e2e ./test/...
-	$(GO) vet -tags agentonly,nokube ./cmd/stoker
+	$(GO) vet -tags agentonly,nokube ./cmd/stoker ./api/
 	$(GO) vet -tags agentonly ./cmd/stoker
 
 .PHONY: lint
@@ -47,6 +47,7 @@ lint: fmt-check vet ## fmt check and vet (staticcheck too when installed).
 .PHONY: unit
 unit: ## Unit and integration tests with -race.
 	$(GO) test $(TEST_FLAGS) $(PKGS)
+	$(GO) test $(TEST_FLAGS) -tags agentonly,nokube ./api/
 
 .PHONY: e2e
 e2e: build ## End-to-end fleet tests (real Git server, agents as processes).

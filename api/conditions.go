@@ -1,9 +1,5 @@
 package api
 
-import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-)
-
 // Pool condition types on stoker/fleet, as MCO's MachineConfigPool status
 // has them (mcfgv1.MachineConfigPoolUpdated, ...Updating, ...Degraded,
 // ...RenderDegraded).
@@ -47,7 +43,7 @@ const (
 )
 
 // PoolCondition returns the condition of type t, or nil.
-func (p PoolFleet) PoolCondition(t string) *metav1.Condition {
+func (p PoolFleet) PoolCondition(t string) *Condition {
 	for i := range p.Conditions {
 		if p.Conditions[i].Type == t {
 			return &p.Conditions[i]

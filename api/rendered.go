@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // IgnitionVersion is the one Ignition spec version every config is
@@ -43,8 +42,8 @@ func (r *Rendered) MachineConfig() (MachineConfig, error) {
 // machineConfigWith is MachineConfig with the config already encoded.
 func (r *Rendered) machineConfigWith(raw []byte) (MachineConfig, error) {
 	return MachineConfig{
-		TypeMeta:   metav1.TypeMeta{APIVersion: MachineConfigGroupVersion, Kind: KindMachineConfig},
-		ObjectMeta: metav1.ObjectMeta{Name: r.Name},
+		TypeMeta:   TypeMeta{APIVersion: MachineConfigGroupVersion, Kind: KindMachineConfig},
+		ObjectMeta: ObjectMeta{Name: r.Name},
 		Spec: MachineConfigSpec{
 			Config:          raw,
 			KernelArguments: r.KernelArguments,

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Branch names written by the hub and the agents. They are contracts:
@@ -237,7 +235,7 @@ type PoolFleet struct {
 	State string `json:"state,omitempty"`
 	// Conditions are MCO's pool conditions (PoolConditionTypes) with
 	// reason, message and lastTransitionTime.
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"`
 	// Created is when the hub first saw the pool (AGE in `stoker status`).
 	Created time.Time `json:"created,omitempty"`
 	// Window is the pool's maintenance window and whether it is open (a

@@ -2,9 +2,6 @@ package api
 
 import (
 	"encoding/json"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // API groups and kinds Stoker reads, spelled as OpenShift spells them so
@@ -70,9 +67,9 @@ const DefaultCoreUser = "core"
 
 // MachineConfig is machineconfiguration.openshift.io/v1 MachineConfig.
 type MachineConfig struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              MachineConfigSpec `json:"spec"`
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata,omitempty"`
+	Spec       MachineConfigSpec `json:"spec"`
 }
 
 // MachineConfigSpec is the part of a MachineConfig a node applies.
@@ -89,26 +86,26 @@ type MachineConfigSpec struct {
 
 // MachineConfigPool is machineconfiguration.openshift.io/v1 MachineConfigPool.
 type MachineConfigPool struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              MachineConfigPoolSpec `json:"spec"`
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata,omitempty"`
+	Spec       MachineConfigPoolSpec `json:"spec"`
 }
 
 // MachineConfigPoolSpec selects the MachineConfigs and the nodes of a pool.
 type MachineConfigPoolSpec struct {
-	MachineConfigSelector *metav1.LabelSelector `json:"machineConfigSelector,omitempty"`
-	NodeSelector          *metav1.LabelSelector `json:"nodeSelector,omitempty"`
-	Paused                bool                  `json:"paused,omitempty"`
-	MaxUnavailable        *intstr.IntOrString   `json:"maxUnavailable,omitempty"`
+	MachineConfigSelector *LabelSelector `json:"machineConfigSelector,omitempty"`
+	NodeSelector          *LabelSelector `json:"nodeSelector,omitempty"`
+	Paused                bool           `json:"paused,omitempty"`
+	MaxUnavailable        *IntOrString   `json:"maxUnavailable,omitempty"`
 }
 
 // MachineConfiguration is operator.openshift.io/v1 MachineConfiguration;
 // Stoker reads only the one named "cluster" and only its node disruption
 // policy.
 type MachineConfiguration struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              MachineConfigurationSpec `json:"spec"`
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata,omitempty"`
+	Spec       MachineConfigurationSpec `json:"spec"`
 }
 
 // MachineConfigurationSpec holds the node disruption policy.
