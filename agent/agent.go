@@ -336,7 +336,7 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 	rep := NewReporter(ReporterOptions{Repo: o.Reports, Node: o.Node, Heartbeat: o.Heartbeat,
 		Backoff: rb, Annotator: o.Annotator, Now: o.Now, Log: log})
 	a := &agent{o: *o, log: log, applier: applier, status: o.Status, reporter: rep, st: st, hubKeys: hubKeys,
-		hooks: nodeops.NewHookRunner(host, o.HookTimeout)}
+		hooks: nodeops.NewHookRunner(host, o.StateDir, o.HookTimeout)}
 	a.drift = newDriftMonitor(a)
 	return a, nil
 }
@@ -532,6 +532,11 @@ func (a *agent) tick(ctx context.Context) (idle bool, err error) {
 // after a crash or restart.
 func (a *agent) recover(ctx context.Context) error {
 	a.sweepTemp()
+	if pgid, err := a.hooks.ReapOrphan(); err != nil {
+		a.log.WithError(err).Warn("kill the hook a killed agent left running")
+	} else if pgid != 0 {
+		a.log.Warn(fmt.Sprintf("killed the hook (process group %d) a killed agent left running; its point runs again", pgid))
+	}
 	j, err := a.applier.Recover(ctx)
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)

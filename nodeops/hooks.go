@@ -87,11 +87,15 @@ type HookRunner struct {
 	Root    string
 	Tools   Tools
 	Timeout time.Duration
+	// StateDir, when set, records the running hook's process group
+	// (hook.pid), so that ReapOrphan can kill it after the agent itself
+	// was killed (SIGKILL leaves the hook's own group running).
+	StateDir string
 }
 
-// NewHookRunner returns the hook runner of host h; timeout <= 0 means
-// DefaultHookTimeout.
-func NewHookRunner(h Host, timeout time.Duration) *HookRunner {
+// NewHookRunner returns the hook runner of host h, recording running
+// hooks in stateDir; timeout <= 0 means DefaultHookTimeout.
+func NewHookRunner(h Host, stateDir string, timeout time.Duration) *HookRunner {
 	if timeout <= 0 {
 		timeout = DefaultHookTimeout
 	}
@@ -99,7 +103,7 @@ func NewHookRunner(h Host, timeout time.Duration) *HookRunner {
 	if root == "" {
 		root = "/"
 	}
-	return &HookRunner{Root: root, Tools: toolsFor(h), Timeout: timeout}
+	return &HookRunner{Root: root, Tools: toolsFor(h), Timeout: timeout, StateDir: stateDir}
 }
 
 // Hooks lists the hooks of point that would run, in order, as host
@@ -241,9 +245,15 @@ func (r *HookRunner) run(ctx context.Context, point, h string, env []string) (st
 	if err != nil {
 		return "", fmt.Errorf("start: %w", err)
 	}
+	if err := r.recordRunning(cmd.Process.Pid); err != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return "", err
+	}
 	err = cmd.Wait()
 	// Whatever the hook left running in its group goes with it.
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	r.clearRunning()
 	switch {
 	case errors.Is(hctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 		return out.String(), fmt.Errorf("timed out after %s (its process group was killed)", r.Timeout)
@@ -253,6 +263,89 @@ func (r *HookRunner) run(ctx context.Context, point, h string, env []string) (st
 		return out.String(), err
 	}
 	return out.String(), nil
+}
+
+// recordRunning notes the process group of the hook just started (its
+// leader's pid and start time) in the state dir.
+func (r *HookRunner) recordRunning(pid int) error {
+	if r.StateDir == "" {
+		return nil
+	}
+	start, err := procStart(pid)
+	if err != nil {
+		return fmt.Errorf("record running hook: %w", err)
+	}
+	if err := WriteFile(HookPIDPath(r.StateDir), []byte(fmt.Sprintf("%d %s %s\n", pid, start, kernelBoot())),
+		FileOptions{Mode: 0o600, UID: -1, GID: -1, DirMode: 0o700}); err != nil {
+		return fmt.Errorf("record running hook: %w", err)
+	}
+	return nil
+}
+
+func (r *HookRunner) clearRunning() {
+	if r.StateDir != "" {
+		_ = os.Remove(HookPIDPath(r.StateDir))
+	}
+}
+
+// ReapOrphan kills the process group of a hook a killed agent left
+// running (recorded in the state dir), and forgets it. The group is only
+// killed when its leader is gone (a pid in use as a process group id is
+// not reused) or is still the very process started (same start time, in
+// the same boot): never a process that merely got the same pid. It returns the group
+// killed, 0 for none.
+func (r *HookRunner) ReapOrphan() (int, error) {
+	if r.StateDir == "" {
+		return 0, nil
+	}
+	data, err := os.ReadFile(HookPIDPath(r.StateDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", HookPIDPath(r.StateDir), err)
+	}
+	defer r.clearRunning()
+	var pid int
+	var start, boot string
+	if _, err := fmt.Sscanf(string(data), "%d %s %s", &pid, &start, &boot); err != nil || pid <= 1 || boot != kernelBoot() {
+		return 0, nil // unreadable, or from an earlier boot: nothing to kill
+	}
+	if now, err := procStart(pid); err == nil && now != start {
+		return 0, nil // the pid is another process now: the group is gone
+	}
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+		return 0, nil // ESRCH: the group is gone
+	}
+	return pid, nil
+}
+
+// kernelBoot is the boot id of the kernel the agent runs on (pids and
+// start times are only comparable within one boot).
+func kernelBoot() string {
+	data, err := os.ReadFile(KernelBootIDFile)
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// procStart is a process's start time (field 22 of /proc/<pid>/stat).
+func procStart(pid int) (string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", err
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return "", fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return f[19], nil // fields after the name start at field 3
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -3,6 +3,7 @@ package nodeops
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,7 +27,7 @@ func hookRoot(t *testing.T, point string, hooks map[string]string) (root, dir st
 }
 
 func offlineRunner(root string, timeout time.Duration) *HookRunner {
-	return NewHookRunner(Host{Root: root, Offline: true}, timeout)
+	return NewHookRunner(Host{Root: root, Offline: true}, "", timeout)
 }
 
 // TestHooksRunPartsOrder: hooks run in lexical order with the point and
@@ -199,3 +200,87 @@ func TestHookOutputBounded(t *testing.T) {
 }
 
 func syscallMkfifo(p string) error { return syscall.Mkfifo(p, 0o644) }
+
+// TestHookOrphanReaped: a hook left running by an agent that was killed
+// (its own process group survives the agent's SIGKILL) is killed by
+// ReapOrphan at the next start; a record whose pid is another process
+// now is dropped without killing anything.
+func TestHookOrphanReaped(t *testing.T) {
+	root, _ := hookRoot(t, HookAfterReboot, map[string]string{
+		"10-hang": "echo $$ > \"$STOKER_ROOT/pid\"\nsleep 600 &\necho $! > \"$STOKER_ROOT/child\"\nwait\n",
+	})
+	state := t.TempDir()
+	r := NewHookRunner(Host{Root: root, Offline: true}, state, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := r.Run(ctx, HookAfterReboot); done <- err }()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(root, "child")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hook did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Stat(HookPIDPath(state)); err != nil {
+		t.Fatalf("running hook not recorded: %v", err)
+	}
+	// A new agent (the old one "killed": its Run is still waiting).
+	pgid, err := NewHookRunner(Host{Root: root, Offline: true}, state, time.Hour).ReapOrphan()
+	must(t, err)
+	hookPid, _ := strconv.Atoi(strings.TrimSpace(read(t, root, "pid")))
+	if pgid != hookPid {
+		t.Fatalf("reaped %d, want the hook's group %d", pgid, hookPid)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "signal: killed") {
+			t.Errorf("the reaped hook's Run = %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the hook was not killed")
+	}
+	child, _ := strconv.Atoi(strings.TrimSpace(read(t, root, "child")))
+	for alive(child) {
+		if time.Now().After(deadline.Add(time.Minute)) {
+			t.Fatalf("the hook's child %d survived", child)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A stale record naming a live process that is not the hook (this
+	// test's own pid, another start time) kills nothing.
+	must(t, os.WriteFile(HookPIDPath(state), []byte(fmt.Sprintf("%d 1 %s\n", os.Getpid(), kernelBoot())), 0o600))
+	if pgid, err := r.ReapOrphan(); err != nil || pgid != 0 {
+		t.Fatalf("stale record: reaped %d, %v", pgid, err)
+	}
+	if _, err := os.Stat(HookPIDPath(state)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale record kept: %v", err)
+	}
+}
+
+// TestHookStoppedWithAgent: when the agent is told to stop (ctx ends),
+// a running hook is killed with its group at once and Run says so.
+func TestHookStoppedWithAgent(t *testing.T) {
+	root, _ := hookRoot(t, HookBeforeApply, map[string]string{"10-hang": "touch \"$STOKER_ROOT/started\"\nsleep 600\n"})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			if _, err := os.Stat(filepath.Join(root, "started")); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	_, err := offlineRunner(root, time.Hour).Run(ctx, HookBeforeApply)
+	if err == nil || !strings.Contains(err.Error(), "stopped: context canceled") {
+		t.Fatalf("Run = %v, want stopped", err)
+	}
+	if took := time.Since(start); took > time.Minute {
+		t.Errorf("Run took %s after the stop", took)
+	}
+}

@@ -52,6 +52,7 @@ const (
 	journalDataDir  = "apply-journal.d"
 	origDir         = "orig"
 	simulatedBootID = "simulated-boot-id"
+	hookPIDFile     = "hook.pid"
 )
 
 // Helper binaries, looked up on PATH when used (tests put recording
@@ -73,6 +74,9 @@ func JournalPath(stateDir string) string { return filepath.Join(stateDir, journa
 func OrigPath(stateDir, p string) string {
 	return filepath.Join(stateDir, origDir, filepath.Clean("/"+p))
 }
+
+// HookPIDPath records the process group of the lifecycle hook running.
+func HookPIDPath(stateDir string) string { return filepath.Join(stateDir, hookPIDFile) }
 
 // SimulatedBootIDPath holds the boot id the simulate rebooter made up.
 func SimulatedBootIDPath(stateDir string) string {

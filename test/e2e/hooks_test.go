@@ -199,3 +199,82 @@ func TestAfterRebootGate(t *testing.T) {
 		t.Fatalf("stoker/fleet does not show both hooks: %v\n%s", err, table(v))
 	}
 }
+
+// TestAgentKilledDuringGate: SIGKILL of the agent while its after-reboot
+// gate runs leaves the hook running in its own process group; the
+// restarted agent kills that orphan, runs the still-pending gate again,
+// and commits the update once the gate passes.
+func TestAgentKilledDuringGate(t *testing.T) {
+	t.Parallel()
+	repo := simpleRepo("1", false, "v1")
+	repo["machineconfigs/60-reboot.yaml"] = fileMC("60-reboot", "worker", "/etc/e2e-reboot.conf", "r1")
+	repo["machineconfigs/40-hooks.yaml"] = hookMC("40-hooks", "worker", afterRebootHook,
+		"#!/bin/sh\necho $$ >> \"$STOKER_ROOT/run/e2e-gate.pids\"\n"+
+			"while [ ! -e \"$STOKER_ROOT/run/e2e-gate.ok\" ]; do sleep 0.1; done\necho healthy\n")
+	f := newFleet(t, map[string]map[string]string{"main": repo})
+	run := filepath.Join(f.Root("w-0"), "run")
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ok := filepath.Join(run, "e2e-gate.ok")
+	if err := os.WriteFile(ok, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addNodes(t, f, worker("w-0", "a"))
+	v := waitConverged(t, f, "", 2*time.Minute)
+	old := poolOf(v, "worker").Config
+	pids := func() []string {
+		data, _ := os.ReadFile(filepath.Join(run, "e2e-gate.pids"))
+		return strings.Fields(string(data))
+	}
+	before := len(pids()) // the gate of the first rollout ran and passed
+	if err := os.Remove(ok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Commit("main", map[string]string{"machineconfigs/60-reboot.yaml": fileMC("60-reboot", "worker", "/etc/e2e-reboot.conf", "r2")}, nil, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	waitFile := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: gate pids %v", what, pids())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFile("the gate never ran after the reboot", func() bool { return len(pids()) == before+1 })
+	orphan := pids()[before]
+	f.Agent("w-0").Kill()
+	if !procAlive(orphan) {
+		t.Fatalf("the gate %s died with the agent: the test shows nothing", orphan)
+	}
+	t.Logf("killed the agent while its gate (pid %s) ran", orphan)
+	if _, err := f.StartAgent("w-0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFile("the restarted agent did not run the gate again", func() bool { return len(pids()) == before+2 })
+	waitFile("the orphaned gate was not killed", func() bool { return !procAlive(orphan) })
+	if r, err := f.Report("w-0"); err != nil || r.CurrentConfig != old {
+		t.Fatalf("committed before the gate passed: %+v %v", r, err)
+	}
+	if err := os.WriteFile(ok, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, f, old, 2*time.Minute)
+	if got := readRoot(t, f, "w-0", "/etc/e2e-reboot.conf"); got != "r2" {
+		t.Errorf("/etc/e2e-reboot.conf = %q, want r2", got)
+	}
+}
+
+// procAlive: the process exists and is not a zombie.
+func procAlive(pid string) bool {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
