@@ -92,4 +92,17 @@ func TestHubNotifies(t *testing.T) {
 	e.report("w2", api.StateDegraded, "")
 	e.reconcile()
 	want(api.EventNodeDegraded, "w2") // and nothing in between
+
+	// A file that fails validation (a URL in Git) changes nothing: the
+	// receivers in force stay.
+	e.push("main", map[string]string{api.NotificationsFile: "receivers:\n  - name: chat\n    type: slack\n    url: https://hooks.example/x\n"})
+	e.reconcile()
+	if rs := s2.Receivers(); len(rs) != 1 || rs[0].Name != "ops" {
+		t.Errorf("receivers after a bad %s = %+v, want ops kept", api.NotificationsFile, rs)
+	}
+	e.push("main", map[string]string{api.NotificationsFile: "receivers:\n  - name: chat\n    type: slack\n"})
+	e.reconcile()
+	if rs := s2.Receivers(); len(rs) != 1 || rs[0].Name != "chat" {
+		t.Errorf("receivers after a good %s = %+v, want chat", api.NotificationsFile, rs)
+	}
 }
