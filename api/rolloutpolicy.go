@@ -3,7 +3,9 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strconv"
 	"strings"
@@ -118,6 +120,33 @@ func ParseRolloutPolicy(data []byte) (*RolloutPolicy, Problems) {
 		return nil, ps
 	}
 	return &p, nil
+}
+
+// ReadRolloutPolicy reads .stoker/rollout.yaml (holds and order) from the
+// root of a config tree (the hub's commit, a diff's side, a checkout): nil and no problems when the file is absent. Its
+// size is checked before it is read.
+func ReadRolloutPolicy(tree fs.FS) (*RolloutPolicy, Problems) {
+	bad := func(format string, args ...any) Problems {
+		return Problems{{File: RolloutPolicyFile, Message: fmt.Sprintf(format, args...), Severity: SeverityError}}
+	}
+	st, err := fs.Stat(tree, RolloutPolicyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, bad("read: %v", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, bad("not a regular file")
+	}
+	if st.Size() > MaxYAMLBytes {
+		return nil, bad("file is %d bytes, over the limit of %d", st.Size(), MaxYAMLBytes)
+	}
+	data, err := fs.ReadFile(tree, RolloutPolicyFile)
+	if err != nil {
+		return nil, bad("read: %v", err)
+	}
+	return ParseRolloutPolicy(data)
 }
 
 // Held returns the hold for node, if any.

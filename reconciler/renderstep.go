@@ -49,7 +49,7 @@ func (h *Hub) loadCommit(ctx context.Context, commit string) (loaded, error) {
 		ps[i].Commit = commit
 	}
 	l := loaded{repo: repo, problems: ps}
-	l.policy, l.policyProblems = readRolloutPolicy(tree)
+	l.policy, l.policyProblems = api.ReadRolloutPolicy(tree)
 	for i := range l.policyProblems {
 		l.policyProblems[i].Commit = commit
 	}

@@ -1,9 +1,7 @@
 package reconciler
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"sort"
 	"strings"
 	"time"
@@ -13,33 +11,6 @@ import (
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/reconciler/rollout"
 )
-
-// readRolloutPolicy reads .stoker/rollout.yaml (holds and order) from the
-// root of a config tree: nil and no problems when the file is absent. Its
-// size is checked before it is read.
-func readRolloutPolicy(tree fs.FS) (*api.RolloutPolicy, api.Problems) {
-	bad := func(format string, args ...any) api.Problems {
-		return api.Problems{{File: api.RolloutPolicyFile, Message: fmt.Sprintf(format, args...), Severity: api.SeverityError}}
-	}
-	st, err := fs.Stat(tree, api.RolloutPolicyFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, bad("read: %v", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, bad("not a regular file")
-	}
-	if st.Size() > api.MaxYAMLBytes {
-		return nil, bad("file is %d bytes, over the limit of %d", st.Size(), api.MaxYAMLBytes)
-	}
-	data, err := fs.ReadFile(tree, api.RolloutPolicyFile)
-	if err != nil {
-		return nil, bad("read: %v", err)
-	}
-	return api.ParseRolloutPolicy(data)
-}
 
 // poolWindow is the pool's maintenance window (validated with the pool,
 // so a parse problem here means none).

@@ -62,6 +62,8 @@ func RunValidate(ctx context.Context, opts ValidateOptions) error {
 	}
 	repo, res, ps := loadAndRender(opts.Dir, opts.Strict)
 	ps = append(ps, validateNotifications(dir)...)
+	_, rps := api.ReadRolloutPolicy(os.DirFS(dir))
+	ps = append(ps, rps...)
 	AddLines(os.DirFS(dir), ps)
 	n := len(ps.Errors())
 	if opts.Output == "json" {

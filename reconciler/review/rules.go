@@ -45,11 +45,11 @@ func (r *RolloutRules) empty() bool {
 // rollout file problems are returned (the hub would refuse HEAD); BASE's
 // only make BASE count as having none.
 func rolloutRules(baseFS, headFS fs.FS, base, head *render.Repo, now time.Time) (*RolloutRules, api.Problems) {
-	headP, ps := readPolicy(headFS)
+	headP, ps := api.ReadRolloutPolicy(headFS)
 	if len(ps.Errors()) > 0 {
 		return nil, ps
 	}
-	baseP, _ := readPolicy(baseFS)
+	baseP, _ := api.ReadRolloutPolicy(baseFS)
 	rules := &RolloutRules{Held: headP.SortedHolds(), Order: orderOf(headP).String()}
 	baseHeld := baseP.SortedHolds()
 	for _, n := range rules.Held {
@@ -119,22 +119,6 @@ func orderOf(p *api.RolloutPolicy) *api.RolloutOrder {
 		return nil
 	}
 	return p.Order
-}
-
-// readPolicy reads .stoker/rollout.yaml from a side's tree, bounded.
-func readPolicy(tree fs.FS) (*api.RolloutPolicy, api.Problems) {
-	st, err := fs.Stat(tree, api.RolloutPolicyFile)
-	if err != nil {
-		return nil, nil // absent (or unreadable: compared as absent)
-	}
-	if !st.Mode().IsRegular() || st.Size() > api.MaxYAMLBytes {
-		return nil, api.Problems{{File: api.RolloutPolicyFile, Message: fmt.Sprintf("not a regular file of at most %d bytes", api.MaxYAMLBytes), Severity: api.SeverityError}}
-	}
-	data, err := fs.ReadFile(tree, api.RolloutPolicyFile)
-	if err != nil {
-		return nil, api.Problems{{File: api.RolloutPolicyFile, Message: fmt.Sprintf("read: %v", err), Severity: api.SeverityError}}
-	}
-	return api.ParseRolloutPolicy(data)
 }
 
 // poolWindowNote says when a pool's disruptive change may start, for a
