@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,13 @@ type Options struct {
 	// reports.
 	Interval  time.Duration
 	Heartbeat time.Duration
+	// StartSpread: an agent that starts with no update in progress waits
+	// a random part of it before its first poll, so a fleet started at
+	// once (a DaemonSet rollout, every host restarted) does not poll in
+	// lockstep and burst the Git server with connections; an agent
+	// resuming an update (after its reboot) polls at once. Zero polls at
+	// once; `stoker agent` sets it to Interval.
+	StartSpread time.Duration
 	// CoreUser owns the ssh keys (default core).
 	CoreUser string
 	// MaxFileBytes and MaxConfigBytes bound a file's and a config's
@@ -384,6 +392,15 @@ func (a *agent) run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.drift.run(rctx) }()
 	}
+	if d := startDelay(a.o, a.st, rand.N[time.Duration]); d > 0 {
+		a.log.WithField("delay", d.Round(time.Millisecond)).Debug("spreading the first poll")
+		select {
+		case <-ctx.Done():
+			a.stop(ctx)
+			return nil
+		case <-time.After(d):
+		}
+	}
 	backoff := a.o.Backoff
 	for {
 		idle, err := a.lockedTick(ctx)
@@ -434,6 +451,16 @@ func (a *agent) run(ctx context.Context) error {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// startDelay is how long the agent waits before its first poll: a
+// random part (randN(n) in [0, n)) of StartSpread when nothing is in
+// progress, else nothing.
+func startDelay(o Options, st State, randN func(time.Duration) time.Duration) time.Duration {
+	if o.Once || o.StartSpread <= 0 || st.Stage != StageIdle {
+		return 0
+	}
+	return randN(o.StartSpread)
 }
 
 // ShutdownTimeout bounds the final report push after the agent is told to

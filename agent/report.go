@@ -34,6 +34,10 @@ type Reporter struct {
 	now       func() time.Time
 	log       logrus.FieldLogger
 
+	// pushMu serialises pushes (Run's and Flush's); mu guards the fields
+	// below and is never held across Git, so Update does not wait for a
+	// push in flight. pushed, head and loaded change only under both.
+	pushMu sync.Mutex
 	mu     sync.Mutex
 	want   api.Report
 	pushed *api.Report // last report known to be on the branch
@@ -169,17 +173,28 @@ func (r *Reporter) Flush(ctx context.Context) error {
 // pushOnce commits the wanted report if needed and returns how long until
 // the next heartbeat is due.
 func (r *Reporter) pushOnce(ctx context.Context) (time.Duration, error) {
+	r.pushMu.Lock()
+	defer r.pushMu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.loaded {
-		if err := r.loadLocked(ctx); err != nil {
-			return 0, err
-		}
-	}
 	if r.want.State == "" {
-		// Nothing to say yet: the agent has not decided its state.
+		// Nothing to say yet: the agent has not decided its state. The
+		// branch is read when there is (no Git traffic at start).
+		r.mu.Unlock()
 		return r.heartbeat, nil
 	}
+	if !r.loaded {
+		r.mu.Unlock()
+		if err := r.load(ctx); err != nil {
+			return 0, err
+		}
+		r.mu.Lock()
+	}
+	locked := true
+	defer func() {
+		if locked {
+			r.mu.Unlock()
+		}
+	}()
 	now := r.now().UTC().Truncate(time.Second)
 	if r.pushed != nil && r.want.State == r.pushed.State && !r.pushed.Since.IsZero() {
 		// The state did not change since the last report on the branch
@@ -197,9 +212,12 @@ func (r *Reporter) pushOnce(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("encode report: %w", err)
 	}
-	if r.annotator != nil && (r.pushed == nil || r.pushed.State != rep.State ||
-		r.pushed.CurrentConfig != rep.CurrentConfig || r.pushed.DesiredConfig != rep.DesiredConfig ||
-		r.pushed.Reason != rep.Reason) {
+	pushed, head := r.pushed, r.head
+	r.mu.Unlock() // Git from here on: Update must not wait for it
+	locked = false
+	if r.annotator != nil && (pushed == nil || pushed.State != rep.State ||
+		pushed.CurrentConfig != rep.CurrentConfig || pushed.DesiredConfig != rep.DesiredConfig ||
+		pushed.Reason != rep.Reason) {
 		if err := r.annotator.Annotate(ctx, r.node, map[string]string{
 			api.NodeStateAnnotation:         string(rep.State),
 			api.NodeCurrentConfigAnnotation: rep.CurrentConfig,
@@ -221,11 +239,13 @@ func (r *Reporter) pushOnce(ctx context.Context) (time.Duration, error) {
 	}
 	c, err := r.repo.Commit(ctx, gitsource.CommitRequest{
 		Branch:  r.branch,
-		Parent:  r.head,
+		Parent:  head,
 		Changes: map[string][]byte{api.ReportFile: data, api.AgentFile: agentInfo(rep.AgentVersion)},
 		Message: msg,
 		Author:  gitsource.Signature{Name: "stoker-agent " + r.node, Email: "stoker-agent@" + r.node},
 	})
+	r.mu.Lock()
+	locked = true
 	switch {
 	case errors.Is(err, gitsource.ErrNothingToCommit):
 	case errors.Is(err, gitsource.ErrConflict):
@@ -241,12 +261,14 @@ func (r *Reporter) pushOnce(ctx context.Context) (time.Duration, error) {
 	return r.heartbeat, nil
 }
 
-// loadLocked reads the report already on the branch, so a restarted
-// agent does not commit an unchanged report again.
-func (r *Reporter) loadLocked(ctx context.Context) error {
+// load reads the report already on the branch, so a restarted agent
+// does not commit an unchanged report again. Callers hold pushMu, not mu.
+func (r *Reporter) load(ctx context.Context) error {
 	head, err := r.repo.Head(ctx, r.branch)
 	if errors.Is(err, gitsource.ErrRefNotFound) {
+		r.mu.Lock()
 		r.head, r.pushed, r.loaded = "", nil, true
+		r.mu.Unlock()
 		return nil
 	}
 	if err != nil {
@@ -259,14 +281,16 @@ func (r *Reporter) loadLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read report branch %s: %w", r.branch, err)
 	}
-	r.head, r.pushed = head, nil
+	var pushed *api.Report
 	if data, err := fs.ReadFile(tree, api.ReportFile); err == nil {
 		var rep api.Report
 		if yaml.Unmarshal(data, &rep) == nil {
-			r.pushed = &rep
+			pushed = &rep
 		}
 	}
-	r.loaded = true
+	r.mu.Lock()
+	r.head, r.pushed, r.loaded = head, pushed, true
+	r.mu.Unlock()
 	return nil
 }
 

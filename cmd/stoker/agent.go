@@ -40,6 +40,7 @@ func newAgentCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			o.StartSpread = o.Interval // a fleet started at once polls spread over one interval
 			err = agent.Run(cmd.Context(), o)
 			if errors.Is(err, agent.ErrDegraded) {
 				return &exitError{code: 1, err: err} // --once: the update failed
