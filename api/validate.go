@@ -330,7 +330,9 @@ func checkPath(ps *Problems, field, p string, allowed []string) {
 		problemf(ps, field, "path contains a NUL byte")
 		return
 	}
-	for _, c := range strings.Split(p, "/") {
+	for rest := p; rest != ""; {
+		var c string
+		c, rest, _ = strings.Cut(rest, "/")
 		if c == ".." {
 			problemf(ps, field, "path %q contains ..", p)
 			return
