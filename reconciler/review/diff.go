@@ -162,9 +162,14 @@ func RunDiff(ctx context.Context, opts DiffOptions) error {
 	}
 	rep.Signature = &sig
 	if len(rep.Errors) == 0 && (opts.StatusRepoURL != "" || opts.FleetDir != "") {
-		fleet, err := readDiffFleet(ctx, opts)
+		fleet, nodes, err := readDiffFleet(ctx, opts)
 		if err != nil {
 			return fmt.Errorf("diff: %w", err)
+		}
+		if rep.Rules != nil {
+			for _, w := range rep.Rules.policy.UnknownNodes(func(n string) bool { return nodes[n] }) {
+				rep.Rules.Warnings = append(rep.Rules.Warnings, w.String())
+			}
 		}
 		if err := rep.addRollouts(fleet); err != nil {
 			return fmt.Errorf("diff: %w", err)

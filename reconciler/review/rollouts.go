@@ -13,43 +13,50 @@ import (
 	"stoker.dev/stoker/reconciler/rollout"
 )
 
-// readDiffFleet reads stoker/fleet from FleetDir or StatusRepoURL.
-func readDiffFleet(ctx context.Context, opts DiffOptions) (map[string]api.PoolFleet, error) {
-	out := map[string]api.PoolFleet{}
+// readDiffFleet reads stoker/fleet from FleetDir or StatusRepoURL: its
+// pools, and the names of its nodes.
+func readDiffFleet(ctx context.Context, opts DiffOptions) (map[string]api.PoolFleet, map[string]bool, error) {
+	out, nodes := map[string]api.PoolFleet{}, map[string]bool{}
 	read := func(tree fs.FS) error {
-		pools, err := fleetview.ReadPools(tree)
+		pools, ns, err := fleetview.ReadTree[api.NodeFleet](tree)
 		for _, p := range pools {
 			out[p.Name] = p
+		}
+		for _, n := range ns {
+			nodes[n.Name] = true
 		}
 		return err
 	}
 	if opts.FleetDir != "" {
 		if err := read(os.DirFS(opts.FleetDir)); err != nil {
-			return nil, fmt.Errorf("read fleet %s: %w", opts.FleetDir, err)
+			return nil, nil, fmt.Errorf("read fleet %s: %w", opts.FleetDir, err)
 		}
-		return out, nil
+		return out, nodes, nil
 	}
 	work := opts.WorkDir
 	if work == "" {
 		dir, err := os.MkdirTemp("", "stoker-diff-")
 		if err != nil {
-			return nil, fmt.Errorf("create work dir: %w", err)
+			return nil, nil, fmt.Errorf("create work dir: %w", err)
 		}
 		defer os.RemoveAll(dir)
 		work = dir
 	}
 	repo, err := gitsource.Open(gitsource.Options{URL: opts.StatusRepoURL, WorkDir: filepath.Join(work, "status"), Auth: opts.Auth})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", gitsource.Redact(opts.StatusRepoURL), err)
+		return nil, nil, fmt.Errorf("open %s: %w", gitsource.Redact(opts.StatusRepoURL), err)
 	}
 	v, err := fleetview.ReadFleet(ctx, repo)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, p := range v.Pools {
 		out[p.Name] = p
 	}
-	return out, nil
+	for _, n := range v.Nodes {
+		nodes[n.Name] = true
+	}
+	return out, nodes, nil
 }
 
 // addRollouts says, per pool, how many nodes the change reaches and in how

@@ -24,6 +24,11 @@ type RolloutRules struct {
 	// Order is HEAD's order; BaseOrder BASE's when it differs.
 	Order     string `json:"order"`
 	BaseOrder string `json:"baseOrder,omitempty"`
+	// Warnings name held or ordered nodes the fleet does not know (only
+	// when the diff reads stoker/fleet).
+	Warnings []string `json:"warnings,omitempty"`
+
+	policy *api.RolloutPolicy // HEAD's
 }
 
 // WindowRule is one pool's maintenance window.
@@ -50,7 +55,7 @@ func rolloutRules(baseFS, headFS fs.FS, base, head *render.Repo, now time.Time) 
 		return nil, ps
 	}
 	baseP, _ := api.ReadRolloutPolicy(baseFS)
-	rules := &RolloutRules{Held: headP.SortedHolds(), Order: orderOf(headP).String()}
+	rules := &RolloutRules{Held: headP.SortedHolds(), Order: orderOf(headP).String(), policy: headP}
 	baseHeld := baseP.SortedHolds()
 	for _, n := range rules.Held {
 		if !slices.Contains(baseHeld, n) {
@@ -191,5 +196,5 @@ func rulesLines(r *RolloutRules) []string {
 	} else if r.Order != (*api.RolloutOrder)(nil).String() {
 		out = append(out, "order: "+r.Order)
 	}
-	return out
+	return append(out, r.Warnings...)
 }

@@ -45,6 +45,19 @@ func TestDiffShowsWindowsHoldsAndOrder(t *testing.T) {
 			}
 		}
 	}
+	// With stoker/fleet known, names it does not know are warnings.
+	fleet := writeTree(t, map[string]string{
+		"pools/worker.yaml": "name: worker\nmachineCount: 2\n",
+		"nodes/w-0.yaml":    "name: w-0\npool: worker\n",
+		"nodes/w-2.yaml":    "name: w-2\npool: worker\n",
+	})
+	var fout bytes.Buffer
+	if err := RunDiff(context.Background(), DiffOptions{Base: writeTree(t, base), Head: writeTree(t, head), FleetDir: fleet, Stdout: &fout, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if want := ".stoker/rollout.yaml: holds[0].node: warning: no node named w-1 in the fleet"; !strings.Contains(fout.String(), want) || strings.Contains(fout.String(), "no node named w-2") {
+		t.Errorf("diff with the fleet lacks %q (or warns of a known node):\n%s", want, fout.String())
+	}
 	head[".stoker/rollout.yaml"] = "holds:\n- node: Bad_Node\n"
 	var out bytes.Buffer
 	err := RunDiff(context.Background(), DiffOptions{Base: writeTree(t, base), Head: writeTree(t, head), Stdout: &out, Now: now})
