@@ -25,7 +25,12 @@ func (l *loader) finish() {
 		}
 		mcs = append(mcs, mc)
 	}
+	// Exactly as long as it is: the slack append left (up to a quarter of
+	// a large list of large structs) would be held as long as the Repo.
 	r.MachineConfigs = mcs
+	if cap(mcs) > len(mcs) {
+		r.MachineConfigs = append(make([]Source[MachineConfig], 0, len(mcs)), mcs...)
+	}
 
 	sort.SliceStable(r.Pools, func(i, j int) bool { return r.Pools[i].Object.Name < r.Pools[j].Object.Name })
 	pools := r.Pools[:0]
