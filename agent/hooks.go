@@ -16,8 +16,9 @@ import (
 // stage that follows is saved, so a crash before that save runs them
 // again (hooks must be idempotent):
 //
-//   - before-drain: in planned, before a disruptive update's drain. It
-//     fails the update with nothing drained or written.
+//   - before-drain: in planned, before a disruptive update's drain (once:
+//     not again when a blocked drain is retried). It fails the update
+//     with nothing drained or written.
 //   - before-apply: in drained, before anything is written. It fails the
 //     update with nothing written; a drain is undone (uncordon).
 //   - before-reboot: in applied, before the reboot of a Reboot update.
@@ -64,6 +65,14 @@ func (a *agent) hook(ctx context.Context, point string, st *State) error {
 	st.Hook = res
 	log.WithError(err).Warn("hook failed")
 	return err
+}
+
+// hookOnce is hook when due, else nothing.
+func (a *agent) hookOnce(ctx context.Context, point string, st *State, due bool) error {
+	if !due {
+		return nil
+	}
+	return a.hook(ctx, point, st)
 }
 
 // stopped reports whether err is ctx ending (the agent is stopping).

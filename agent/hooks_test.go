@@ -190,3 +190,30 @@ func TestAfterRebootGateSurvivesCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestBeforeDrainOncePerUpdate: a drain that fails and is retried does
+// not run the before-drain hooks again.
+func TestBeforeDrainOncePerUpdate(t *testing.T) {
+	e := newEnv(t)
+	e.publish(c1, livePolicy)
+	must(t, e.converge(e.hookOptions()))
+	e.writeHook(nodeops.HookBeforeDrain, "10-count", `echo run >> "$STOKER_ROOT/drain-hook-runs"`+"\n")
+	attempts := filepath.Join(t.TempDir(), "attempts")
+	o := e.hookOptions()
+	// The drain fails twice, then works.
+	o.Drainer = &nodeops.ExecDrainer{Command: `echo x >> ` + attempts + `; [ "$STOKER_DRAIN" = uncordon ] || [ $(wc -l < ` + attempts + `) -gt 2 ]`}
+	e.publish(c2, nil)
+	for i := 0; i < 2; i++ {
+		if err := e.converge(o); err == nil || !strings.Contains(err.Error(), "drain") {
+			t.Fatalf("run %d: %v, want the failed drain", i, err)
+		}
+	}
+	must(t, e.converge(o))
+	if r := e.report(); r.State != api.StateDone || r.CurrentConfig != c2.Name {
+		t.Fatalf("report %s %s", r.State, r.CurrentConfig)
+	}
+	data, _ := os.ReadFile(filepath.Join(e.root, "drain-hook-runs"))
+	if n := strings.Count(string(data), "run"); n != 1 {
+		t.Errorf("before-drain ran %d times over 3 drain attempts, want 1", n)
+	}
+}

@@ -36,7 +36,8 @@ func (a *agent) advance(ctx context.Context) (idle bool, err error) {
 				continue
 			}
 			if st.Plan != nil && st.Plan.Disruptive() {
-				if err := a.hook(ctx, nodeops.HookBeforeDrain, &st); err != nil {
+				// Once per update: not again on each retry of a blocked drain.
+				if err := a.hookOnce(ctx, nodeops.HookBeforeDrain, &st, st.DrainStarted.IsZero()); err != nil {
 					if stopped(ctx, err) {
 						return false, err
 					}
