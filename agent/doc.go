@@ -54,6 +54,19 @@
 // outlives the signal, bounded by ShutdownTimeout, and one line is logged:
 // "agent stopping", with the stage and config.
 //
+// # Lifecycle hooks and health gates
+//
+// The host's hooks under /etc/stoker/hooks.d/{before-drain,before-apply,
+// before-reboot,after-reboot} (nodeops HookRunner: run through the same
+// mechanism as the OS tools, bounded by --hook-timeout) run at their stage
+// of the update, before the next stage is saved (hooks.go says what each
+// failure does). after-reboot is a health gate: the update is committed
+// only once it passes; with --auto-rollback a failure rolls the node back
+// to its last good config and reboots into it (rollback.go). The failed
+// hook's path, error and output are kept in the state (Hook) and
+// reported. A hook a killed agent left running is killed at the next
+// start.
+//
 // # A full disk
 //
 // When the state dir (or the Git cache, by default beside it under /var)
