@@ -19,9 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"github.com/sirupsen/logrus"
 
@@ -322,49 +320,6 @@ func checkCommit(repo *git.Repository, h plumbing.Hash) error {
 // netCtx bounds one network operation.
 func (g *GoGit) netCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, g.timeout)
-}
-
-// advertised asks the remote for its refs: one session, closed after
-// the advertisement (no objects negotiated). It speaks go-git's transport
-// directly instead of Remote.List, which copies the advertisement into a
-// storage, a sorted iterator and a slice before the caller sees it: an
-// idle agent's poll is just this, every interval. A remote without refs
-// is an empty advertisement, not an error.
-func (g *GoGit) advertised(ctx context.Context) (*packp.AdvRefs, error) {
-	ctx, cancel := g.netCtx(ctx)
-	defer cancel()
-	ar, err := g.advertisedRefs(ctx)
-	if err != nil {
-		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
-			return packp.NewAdvRefs(), nil
-		}
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			err = fmt.Errorf("%w: %w", ctx.Err(), err)
-		}
-		return nil, g.red.err(fmt.Errorf("ls-remote %s: %w", g.redacted, err))
-	}
-	return ar, nil
-}
-
-func (g *GoGit) advertisedRefs(ctx context.Context) (ar *packp.AdvRefs, err error) {
-	ep, err := transport.NewEndpoint(g.url)
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.NewClient(ep)
-	if err != nil {
-		return nil, err
-	}
-	s, err := c.NewUploadPackSession(ep, g.auth)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if cerr := s.Close(); err == nil && cerr != nil {
-			ar, err = nil, cerr
-		}
-	}()
-	return s.AdvertisedReferencesContext(ctx)
 }
 
 // ls lists the remote's branches (one round trip, no cache involved).
