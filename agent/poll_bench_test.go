@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,7 +32,8 @@ const benchDeadline = 2 * time.Minute
 //   - agent-µs/poll, ls-remote-µs: CPU per poll and per ls-remote;
 //   - x-ls-remote: their ratio (goal <= 0.5);
 //   - wire-B/poll, ls-remote-wire-B: bytes both ways on the loopback
-//     connection, counted by a proxy in a separate, untimed pass.
+//     connection, counted by a relay (gitserver.Counter) in a separate,
+//     untimed pass.
 //
 // refs is how many refs the polled repository holds: 1 is a status repo
 // of its own (the layout that keeps reports out of the polled repo); 201
@@ -56,19 +54,22 @@ func benchIdlePoll(b *testing.B, reports int) {
 	url := srv.URL("cfg")
 	a := idleAgent(b, ctx, url)
 
-	// The bytes, through a counting proxy, untimed.
-	proxy := newCountingProxy(b, srv.Addr)
-	purl := "git://" + proxy.addr + "/cfg"
-	pa := idleAgent(b, ctx, purl)
+	// The bytes both ways, through a counting relay, untimed.
+	relay := gitserver.NewCounter(b, srv)
+	rurl := relay.URL("cfg")
+	pa := idleAgent(b, ctx, rurl)
 	const wirePolls = 5
-	proxy.reset()
+	relay.Quiet()
+	before := relay.Sent() + relay.Received()
 	for i := 0; i < wirePolls; i++ {
 		idlePoll(b, pa)
 	}
-	wire := float64(proxy.total()) / wirePolls
-	proxy.reset()
-	lsRemote(b, purl)
-	lsWire := float64(proxy.total())
+	relay.Quiet()
+	wire := float64(relay.Sent()+relay.Received()-before) / wirePolls
+	before = relay.Sent() + relay.Received()
+	lsRemote(b, rurl)
+	relay.Quiet()
+	lsWire := float64(relay.Sent() + relay.Received() - before)
 
 	var agentCPU, lsCPU time.Duration
 	b.ResetTimer()
@@ -183,84 +184,4 @@ func idleAgent(b *testing.B, ctx context.Context, url string) *agent {
 	}
 	b.Fatalf("agent did not converge on %s: %v", c1.Name, last)
 	return nil
-}
-
-// countingProxy forwards TCP connections to a server and counts the
-// bytes both ways.
-type countingProxy struct {
-	addr   string
-	mu     sync.Mutex
-	idle   *sync.Cond // signalled when a connection ends
-	open   int
-	bytes  int64
-	target string
-}
-
-func newCountingProxy(b *testing.B, target string) *countingProxy {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(b, err)
-	p := &countingProxy{addr: l.Addr().String(), target: target}
-	p.idle = sync.NewCond(&p.mu)
-	var wg sync.WaitGroup
-	b.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.open++
-			p.mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); p.forward(c) }()
-		}
-	}()
-	return p
-}
-
-func (p *countingProxy) forward(c net.Conn) {
-	defer func() {
-		c.Close()
-		p.mu.Lock()
-		p.open--
-		p.mu.Unlock()
-		p.idle.Broadcast()
-	}()
-	s, err := net.DialTimeout("tcp", p.target, benchDeadline)
-	if err != nil {
-		return
-	}
-	defer s.Close()
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		n, _ := io.Copy(dst, src)
-		p.mu.Lock()
-		p.bytes += n
-		p.mu.Unlock()
-		if tc, ok := dst.(*net.TCPConn); ok {
-			_ = tc.CloseWrite()
-		}
-		done <- struct{}{}
-	}
-	go pipe(s, c)
-	go pipe(c, s)
-	<-done
-	<-done
-}
-
-// reset waits until no connection is open and zeroes the count.
-func (p *countingProxy) reset() { p.total(); p.mu.Lock(); p.bytes = 0; p.mu.Unlock() }
-
-// total waits until every connection has ended (the client's last flush
-// may still be in flight when its call returns) and returns the bytes.
-func (p *countingProxy) total() int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.open > 0 {
-		p.idle.Wait()
-	}
-	return p.bytes
 }

@@ -11,13 +11,19 @@ import (
 
 // Counter is a TCP relay on loopback in front of a git daemon that counts
 // the bytes the daemon sends to clients (ref advertisements and
-// packfiles), so a test can measure what a ref check or a fetch costs on
-// the wire. Clients reach the daemon through Counter.URL.
+// packfiles) and those clients send it, so a test can measure what a ref
+// check or a fetch costs on the wire. Clients reach the daemon through
+// Counter.URL.
 type Counter struct {
-	ln     net.Listener
-	target string
-	sent   atomic.Int64
-	wg     sync.WaitGroup
+	ln       net.Listener
+	target   string
+	sent     atomic.Int64
+	received atomic.Int64
+	wg       sync.WaitGroup
+
+	mu    sync.Mutex
+	open  int        // connections being relayed
+	quiet *sync.Cond // broadcast when one ends
 }
 
 // NewCounter starts a counting relay to the daemon s for the test's
@@ -32,6 +38,7 @@ func NewCounter(t testing.TB, s *Server) *Counter {
 		t.Fatalf("counting relay: listen: %v", err)
 	}
 	c := &Counter{ln: ln, target: s.Addr}
+	c.quiet = sync.NewCond(&c.mu)
 	c.wg.Add(1)
 	go c.serve()
 	t.Cleanup(func() {
@@ -47,6 +54,20 @@ func (c *Counter) URL(name string) string { return "git://" + c.ln.Addr().String
 // Sent is how many bytes the daemon has sent through the relay so far.
 func (c *Counter) Sent() int64 { return c.sent.Load() }
 
+// Received is how many bytes clients have sent the daemon so far.
+func (c *Counter) Received() int64 { return c.received.Load() }
+
+// Quiet waits until no connection is being relayed: a client's last
+// bytes (the flush ending a ref check) may still be on their way to the
+// daemon when its call returns.
+func (c *Counter) Quiet() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.open > 0 {
+		c.quiet.Wait()
+	}
+}
+
 func (c *Counter) serve() {
 	defer c.wg.Done()
 	for {
@@ -55,9 +76,16 @@ func (c *Counter) serve() {
 			return
 		}
 		c.wg.Add(1)
+		c.mu.Lock()
+		c.open++
+		c.mu.Unlock()
 		go func() {
 			defer c.wg.Done()
 			c.relay(client)
+			c.mu.Lock()
+			c.open--
+			c.mu.Unlock()
+			c.quiet.Broadcast()
 		}()
 	}
 }
@@ -73,7 +101,7 @@ func (c *Counter) relay(client net.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = io.Copy(server, client)
+		_, _ = io.Copy(countingWriter{server, &c.received}, client)
 		if tc, ok := server.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
