@@ -278,3 +278,55 @@ func procAlive(pid string) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
+
+// TestBeforeHooksOfRebootUpdates: a failing before-drain hook cancels a
+// Reboot update with nothing written; a failing before-reboot hook rolls
+// the applied files back and the node does not reboot. Both report the
+// hook and its output, Degraded on the old config.
+func TestBeforeHooksOfRebootUpdates(t *testing.T) {
+	t.Parallel()
+	for _, point := range []string{"before-drain", "before-reboot"} {
+		t.Run(point, func(t *testing.T) {
+			t.Parallel()
+			hook := "/etc/stoker/hooks.d/" + point + "/50-lock"
+			repo := simpleRepo("1", false, "v1")
+			repo["machineconfigs/60-reboot.yaml"] = fileMC("60-reboot", "worker", "/etc/e2e-reboot.conf", "r1")
+			repo["machineconfigs/40-hooks.yaml"] = hookMC("40-hooks", "worker", hook,
+				"#!/bin/sh\n[ -e \"$STOKER_ROOT/run/e2e.lock\" ] || exit 0\necho \"$STOKER_HOOK refused by e2e.lock\" >&2\nexit 7\n")
+			f := newFleet(t, map[string]map[string]string{"main": repo})
+			addNodes(t, f, worker("w-0", "a"))
+			v := waitConverged(t, f, "", 2*time.Minute)
+			old := poolOf(v, "worker").Config
+			r0, err := f.Report("w-0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			lock := filepath.Join(f.Root("w-0"), "run/e2e.lock")
+			if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(lock, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Commit("main", map[string]string{"machineconfigs/60-reboot.yaml": fileMC("60-reboot", "worker", "/etc/e2e-reboot.conf", "r2")}, nil, "r2"); err != nil {
+				t.Fatal(err)
+			}
+			r := waitReport(t, f, "w-0", 2*time.Minute, point+" failure", func(r *api.Report) bool {
+				return r.State == api.StateDegraded && r.Hook != nil
+			})
+			if h := r.Hook; h.Point != point || h.Hook != hook || h.Error != "exit status 7" || h.Output != point+" refused by e2e.lock\n" ||
+				r.CurrentConfig != old || !strings.Contains(r.Reason, hook) {
+				t.Errorf("report current %s reason %q hook %+v", r.CurrentConfig, r.Reason, h)
+			}
+			if got := readRoot(t, f, "w-0", "/etc/e2e-reboot.conf"); got != "r1" {
+				t.Errorf("/etc/e2e-reboot.conf = %q, want r1 (nothing written, or rolled back)", got)
+			}
+			if r.BootID != r0.BootID {
+				t.Errorf("boot id %s → %s: the node rebooted", r0.BootID, r.BootID)
+			}
+			if point == "before-reboot" && !strings.Contains(r.Reason, "rolled back to "+old) {
+				t.Errorf("reason %q does not say it rolled back", r.Reason)
+			}
+		})
+	}
+}
