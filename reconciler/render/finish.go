@@ -25,11 +25,16 @@ func (l *loader) finish() {
 		}
 		mcs = append(mcs, mc)
 	}
-	// Exactly as long as it is: the slack append left (up to a quarter of
-	// a large list of large structs) would be held as long as the Repo.
-	r.MachineConfigs = mcs
-	if cap(mcs) > len(mcs) {
+	// No more than an eighth of slack (room for files that held no
+	// MachineConfig, or what append left): it would be held as long as the
+	// Repo.
+	switch {
+	case len(mcs) == 0:
+		r.MachineConfigs = nil
+	case cap(mcs)-len(mcs) > len(mcs)/8:
 		r.MachineConfigs = append(make([]Source[MachineConfig], 0, len(mcs)), mcs...)
+	default:
+		r.MachineConfigs = mcs
 	}
 
 	sort.SliceStable(r.Pools, func(i, j int) bool { return r.Pools[i].Object.Name < r.Pools[j].Object.Name })

@@ -151,6 +151,9 @@ func Load(fsys fs.FS, dir string, opts LoadOptions) (*Repo, api.Problems) {
 	if err != nil {
 		l.add(api.Problem{File: dir, Message: fmt.Sprintf("walk %s: %v", dir, err), Severity: api.SeverityError})
 	}
+	// Most files of a config repo are MachineConfigs: room for one per
+	// file spares the copies of growing a list of large structs.
+	l.repo.MachineConfigs = make([]Source[MachineConfig], 0, len(files))
 	for _, p := range files {
 		if fi, err := fs.Stat(fsys, p); err == nil && fi.Size() > api.MaxYAMLBytes {
 			l.add(api.Problem{File: rel(dir, p), Message: fmt.Sprintf("file is %d bytes, over the limit of %d for one manifest file", fi.Size(), api.MaxYAMLBytes), Severity: api.SeverityError})
