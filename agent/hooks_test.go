@@ -104,8 +104,8 @@ func TestAfterRebootGateWithoutRollback(t *testing.T) {
 	hook := e.writeHook(nodeops.HookAfterReboot, "10-health",
 		`echo "probe $STOKER_HOOK"; test -e "$STOKER_ROOT/healthy" || { echo unhealthy; exit 1; }`+"\n")
 	e.publish(c2, nil)
-	if err := e.converge(e.hookOptions()); err == nil || !strings.Contains(err.Error(), "health gate") {
-		t.Fatalf("--once returned %v, want the failed health gate", err)
+	if err := e.converge(e.hookOptions()); !errors.Is(err, ErrDegraded) || !strings.Contains(err.Error(), "health gate") {
+		t.Fatalf("--once returned %v, want ErrDegraded with the failed health gate", err)
 	}
 	r := e.report()
 	if r.State != api.StateDegraded || r.CurrentConfig != c1.Name || r.DesiredConfig != c2.Name ||

@@ -2,7 +2,7 @@ package agent
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
 	"stoker.dev/stoker/api"
 	"stoker.dev/stoker/nodeops"
@@ -25,7 +25,7 @@ func (a *agent) bootFailed(ctx context.Context, st State, reason string) (bool, 
 		}
 	}
 	a.report(api.StateDegraded, reason)
-	return false, errors.New(reason)
+	return false, fmt.Errorf("%w: %s", ErrDegraded, reason) // --once exits 1, as for a failed update
 }
 
 // rebootBackNeeded: a Reboot update rolled back after the reboot into it
