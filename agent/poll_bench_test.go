@@ -48,7 +48,8 @@ func BenchmarkIdlePoll(b *testing.B) {
 func benchIdlePoll(b *testing.B, reports int) {
 	ctx, cancel := context.WithTimeout(context.Background(), benchDeadline)
 	defer cancel()
-	defer watchdog(fmt.Sprintf("BenchmarkIdlePoll setup (refs=%d)", reports+1))()
+	stop := watchdog(fmt.Sprintf("BenchmarkIdlePoll setup (refs=%d)", reports+1))
+	defer stop()
 	srv := gitserver.New(b, gitserver.Daemon)
 	publishBench(b, srv, reports)
 	url := srv.URL("cfg")
@@ -72,6 +73,7 @@ func benchIdlePoll(b *testing.B, reports int) {
 	lsWire := float64(relay.Sent() + relay.Received() - before)
 
 	var agentCPU, lsCPU time.Duration
+	stop() // each poll and ls-remote below has its own deadline
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		before := selfCPU()
@@ -89,7 +91,8 @@ func benchIdlePoll(b *testing.B, reports int) {
 
 // watchdog panics, naming what, when it is not stopped within
 // benchDeadline: every network step has its own context deadline, this
-// catches whatever else could hang.
+// catches whatever else in the setup could hang. Stopping it twice is
+// fine.
 func watchdog(what string) (stop func()) {
 	t := time.AfterFunc(benchDeadline, func() {
 		panic(fmt.Sprintf("%s: no progress after %s", what, benchDeadline))
