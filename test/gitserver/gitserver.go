@@ -342,7 +342,7 @@ func freePort() (int, error) {
 
 // waitListening waits until addr accepts connections or the process exits.
 func waitListening(addr string, exited <-chan struct{}) error {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
