@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -22,6 +23,13 @@ import (
 type treeFS struct {
 	g    *GoGit
 	root plumbing.Hash
+	// dirs holds the directories lookups decoded ("" is the root), for
+	// the repository object they came from: trees are immutable, so
+	// reading N files of one directory decodes it once, not N times
+	// (go-git's own FindEntry cache skips first-level directories, and
+	// the hub reads nodes/ of a 1,000-node fleet every loop).
+	dirs   map[string]*object.Tree
+	dirsOf *git.Repository
 }
 
 var (
@@ -41,12 +49,19 @@ func (t *treeFS) lookup(op, name string) (object.TreeEntry, error) {
 	if name == "." {
 		return object.TreeEntry{Name: ".", Mode: filemode.Dir, Hash: t.root}, nil
 	}
-	tree, err := object.GetTree(t.g.repo.Storer, t.root)
+	dir := path.Dir(name)
+	if dir == "." {
+		dir = ""
+	}
+	tree, err := t.dirTree(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return object.TreeEntry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	}
 	if err != nil {
 		t.g.suspect = true
-		return object.TreeEntry{}, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("read tree %s: %w", t.root, err)}
+		return object.TreeEntry{}, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	e, err := tree.FindEntry(name)
+	e, err := tree.FindEntry(path.Base(name))
 	if err != nil {
 		if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
 			return object.TreeEntry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
@@ -58,6 +73,42 @@ func (t *treeFS) lookup(op, name string) (object.TreeEntry, error) {
 		return object.TreeEntry{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 	}
 	return *e, nil
+}
+
+// dirTree returns the tree of directory dir ("" the root), decoding each
+// directory on the way once. Callers hold g.mu.
+func (t *treeFS) dirTree(dir string) (*object.Tree, error) {
+	if t.dirsOf != t.g.repo {
+		t.dirs, t.dirsOf = map[string]*object.Tree{}, t.g.repo
+	}
+	if tree, ok := t.dirs[dir]; ok {
+		return tree, nil
+	}
+	h := t.root
+	if dir != "" {
+		parent := path.Dir(dir)
+		if parent == "." {
+			parent = ""
+		}
+		pt, err := t.dirTree(parent)
+		if err != nil {
+			return nil, err
+		}
+		e, err := pt.FindEntry(path.Base(dir))
+		if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) || (err == nil && e.Mode != filemode.Dir) {
+			return nil, fs.ErrNotExist
+		}
+		if err != nil {
+			return nil, err
+		}
+		h = e.Hash
+	}
+	tree, err := object.GetTree(t.g.repo.Storer, h)
+	if err != nil {
+		return nil, fmt.Errorf("read tree %s: %w", h, err)
+	}
+	t.dirs[dir] = tree
+	return tree, nil
 }
 
 func (t *treeFS) Open(name string) (fs.File, error) {

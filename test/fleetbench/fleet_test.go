@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ var (
 	ramp        = flag.Duration("ramp", 0, "agents are started evenly over this long (0: one interval, at most 25 agents a second)")
 	heartbeat   = flag.Duration("heartbeat", 0, "agent heartbeat (0: the agent's default)")
 	sampleEvery = flag.Int("sample-every", 0, "every k-th agent talks through a byte-counting proxy (0: about 20 sampled)")
+	ownReports  = flag.Bool("reports-repo", false, "reports in their own repository (--reports-repo), not in the polled one")
 )
 
 // batches is the rollout's step count: examples-repo's worker pool has
@@ -78,8 +80,12 @@ func TestFleet(t *testing.T) {
 		every = max(1, n/20)
 	}
 	bound := time.Duration(batches) * (*interval + 2*time.Second)
-	t.Logf("nodes %d, agent interval %s, hub interval %s, ramp %s, heartbeat %s, every %d-th agent through a counting proxy; bound %d × (interval + 2s) = %s",
-		n, *interval, *hubInterval, *ramp, orDefault(*heartbeat), every, batches, bound)
+	layout := "reports in the polled repo (the default)"
+	if *ownReports {
+		layout = "reports in their own repo"
+	}
+	t.Logf("nodes %d, agent interval %s, hub interval %s, ramp %s, heartbeat %s, %s, every %d-th agent through a counting proxy; bound %d × (interval + 2s) = %s",
+		n, *interval, *hubInterval, *ramp, orDefault(*heartbeat), layout, every, batches, bound)
 
 	f := &fleet{t: t, dir: t.TempDir()}
 	f.startGit()
@@ -127,6 +133,7 @@ func TestFleet(t *testing.T) {
 	time.Sleep(*idleFor)
 	s1 := f.sample()
 	f.reportIdle(s0, s1, n)
+	t.Logf("machine load average (1 min): %s before the window, %s after", s0.load, s1.load)
 
 	// Rollout: one MachineConfig change to the worker pool.
 	before := f.workerConfig()
@@ -149,6 +156,7 @@ func TestFleet(t *testing.T) {
 		t.Logf("rollout: push -> all %d Done %s, %s the bound batches × (interval + 2s) = %s", n, took.Round(time.Second), verdict, bound)
 	}
 	f.reportWindow("rollout", r0, r1, n)
+	t.Logf("machine load average (1 min): %s at the push, %s at the end", r0.load, r1.load)
 	f.reportSteps(pushed)
 	rss, hwm := memKiB(f.hub.Process.Pid)
 	t.Logf("hub memory after rollout: RSS %s, peak %s, Go heap in use %s", mib(rss), mib(hwm), mib(int64(r1.metrics["go_memstats_heap_inuse_bytes"]/1024)))
@@ -171,52 +179,19 @@ func (f *fleet) startGit() {
 	if err := os.MkdirAll(repos, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.srv.Create("config.git"); err != nil {
-		t.Fatal(err)
-	}
-	f.files = map[string]string{}
-	for _, p := range []string{"pools/worker.yaml", "machineconfiguration.yaml", "machineconfigs/50-infra-motd.yaml"} {
-		data, err := examplesrepo.FS.ReadFile(p)
-		if err != nil {
+	for _, r := range []string{"config.git", "reports.git"} {
+		if err := f.srv.Create(r); err != nil {
 			t.Fatal(err)
 		}
-		f.files[p] = string(data)
 	}
-	f.files["machineconfigs/50-infra-motd.yaml"] = strings.ReplaceAll(f.files["machineconfigs/50-infra-motd.yaml"], "role: infra", "role: worker")
+	f.files = seedFiles(t)
 	if _, err := gitserver.CommitFiles(f.srv.Path("config.git"), "main", f.files, nil, "seed"); err != nil {
 		t.Fatal(err)
 	}
-	execPath, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	// git daemon listens with a backlog of 5 (hard-coded): a fleet's
-	// bursts of connections overflow it, the kernel drops the SYNs and
-	// clients stall in TCP's retransmit backoff (1 s, 3 s, 7 s, ...) past
-	// their timeouts. So systemd-socket-activate holds the listening
-	// socket (backlog SOMAXCONN) and runs `git daemon --inetd` per
-	// connection, as inetd would; its children's CPU is its own.
-	f.daemon = exec.Command("systemd-socket-activate", "--listen=127.0.0.1:"+strconv.Itoa(port), "--accept", "--inetd",
-		filepath.Join(strings.TrimSpace(string(execPath)), "git-daemon"), "--inetd", "--export-all", "--base-path="+repos, "--enable=receive-pack", repos)
-	if err := f.daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.daemon.Process.Kill(); f.daemon.Wait() })
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr, daemon := serveGit(t, repos)
+	f.daemon = daemon
 	f.url = "git://" + addr + "/config.git"
-	deadline := time.Now().Add(time.Minute)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("git daemon on %s: not listening after 1m: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var err error
 	if f.hubPx, err = newProxy(addr); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +203,74 @@ func (f *fleet) startGit() {
 	}
 }
 
-func freePort(t *testing.T) int {
+// seedFiles is the config repo: examples-repo's worker pool, its
+// disruption policy and one MachineConfig for workers.
+func seedFiles(tb testing.TB) map[string]string {
+	files := map[string]string{}
+	for _, p := range []string{"pools/worker.yaml", "machineconfiguration.yaml", "machineconfigs/50-infra-motd.yaml"} {
+		data, err := examplesrepo.FS.ReadFile(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		files[p] = string(data)
+	}
+	files["machineconfigs/50-infra-motd.yaml"] = strings.ReplaceAll(files["machineconfigs/50-infra-motd.yaml"], "role: infra", "role: worker")
+	return files
+}
+
+// serveGit serves the repositories under repos over git:// on loopback
+// and returns the address once it accepts connections.
+func serveGit(tb testing.TB, repos string) (string, *exec.Cmd) {
+	execPath, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := freePort(tb)
+	// git daemon listens with a backlog of 5 (hard-coded): a fleet's
+	// bursts of connections overflow it, the kernel drops the SYNs and
+	// clients stall in TCP's retransmit backoff (1 s, 3 s, 7 s, ...) past
+	// their timeouts. So systemd-socket-activate holds the listening
+	// socket (backlog SOMAXCONN) and runs `git daemon --inetd` per
+	// connection, as inetd would; its children's CPU is its own.
+	daemon := exec.Command("systemd-socket-activate", "--listen=127.0.0.1:"+strconv.Itoa(port), "--accept", "--inetd",
+		filepath.Join(strings.TrimSpace(string(execPath)), "git-daemon"), "--inetd", "--export-all", "--base-path="+repos, "--enable=receive-pack", repos)
+	daemon.SysProcAttr = ownSession
+	if err := daemon.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { daemon.Process.Kill(); daemon.Wait() })
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr, daemon
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("git server on %s: not listening after 1m: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ownSession starts the hub and the Git server in sessions of their own:
+// with the kernel's autogroup scheduling every session gets an equal share
+// of the CPU, and in a real fleet they are machines of their own, not
+// slices of the harness's one.
+var ownSession = &syscall.SysProcAttr{Setsid: true}
+
+// loadavg is the machine's 1-minute load average (the harness shares it).
+func loadavg() string {
+	data, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -241,13 +283,18 @@ func (f *fleet) startHub(bin string) {
 	t := f.t
 	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	f.metrics = "http://" + listen + "/metrics"
-	f.hub = exec.Command(bin, "hub", "--repo", "git://"+f.hubPx.addr()+"/config.git", "--interval", hubInterval.String(),
-		"--work-dir", filepath.Join(f.dir, "hub"), "--listen", listen)
+	args := []string{"hub", "--repo", "git://" + f.hubPx.addr() + "/config.git", "--interval", hubInterval.String(),
+		"--work-dir", filepath.Join(f.dir, "hub"), "--listen", listen}
+	if *ownReports {
+		args = append(args, "--reports-repo", "git://"+f.hubPx.addr()+"/reports.git")
+	}
+	f.hub = exec.Command(bin, args...)
 	logf, err := os.Create(filepath.Join(f.dir, "hub.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.hub.Stdout, f.hub.Stderr = logf, logf
+	f.hub.SysProcAttr = ownSession
 	if err := f.hub.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +311,11 @@ func (f *fleet) agentOptions(i int, url string) agent.Options {
 	}
 	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\ncore:x:1000:1000:core:/home/core:/bin/bash\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\ncore:x:1000:\n"), 0o644)
-	return agent.Options{RepoURL: url, Node: name, Root: root, StateDir: filepath.Join(f.dir, "nodes", name, "state"),
+	reports := ""
+	if *ownReports {
+		reports = strings.TrimSuffix(url, "config.git") + "reports.git"
+	}
+	return agent.Options{RepoURL: url, ReportsRepoURL: reports, Node: name, Root: root, StateDir: filepath.Join(f.dir, "nodes", name, "state"),
 		Labels: map[string]string{"node-role.kubernetes.io/worker": ""}, Interval: *interval, Heartbeat: *heartbeat,
 		StartSpread: *interval, Reboot: "simulate", Drain: "none", OSBackend: "none", DriftInterval: time.Hour, NoInotify: true, Version: "fleetbench"}
 }
@@ -347,7 +398,7 @@ func (f *fleet) sample() sample {
 		f.t.Logf("hub metrics: %v", err)
 	}
 	return sample{at: time.Now(), hub: cpu(f.hub.Process.Pid), agents: cpu(os.Getpid()), git: cpu(f.daemon.Process.Pid),
-		hubProxy: f.hubPx.snapshot(), agProxy: f.agPx.snapshot(), metrics: m}
+		hubProxy: f.hubPx.snapshot(), agProxy: f.agPx.snapshot(), metrics: m, load: loadavg()}
 }
 
 // reportIdle logs the steady state: CPU per component (in cores, and per

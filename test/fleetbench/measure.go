@@ -192,6 +192,7 @@ type sample struct {
 	hub, agents, git  time.Duration
 	hubProxy, agProxy counts
 	metrics           map[string]float64
+	load              string
 }
 
 // loops is the hub's reconcile count by result, from its /metrics.
