@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -77,7 +78,8 @@ func (e *HookError) Is(target error) bool { return target == ErrHookFailed }
 //
 // Only what only root could have put there runs: a hook is a regular,
 // executable file owned by root (or by the agent's own user) and not
-// writable by group or others, in a directory of the same kind, reached
+// writable by group or others, in directories of the same kind (the
+// point's and each one above it up to the root), reached
 // through parent symlinks only under the rule Resolve applies to managed
 // files. Entries whose names fail run-parts' rule, directories and
 // non-executable files are skipped, as run-parts skips them (chmod -x
@@ -133,6 +135,22 @@ func (r *HookRunner) Hooks(point string) ([]string, error) {
 	}
 	if err := trustedEntry(fi); err != nil {
 		return nil, fail(dirHost, err)
+	}
+	// The directories above it too: where another user may rename
+	// entries, they could swap the hooks (or take the health gate away).
+	for up := path.Dir(dirHost); up != "/"; up = path.Dir(up) {
+		// The directory itself, through the safe links Resolve follows.
+		p, err := Resolve(r.Root, path.Join(up, "x"))
+		if err != nil {
+			return nil, fail(up, err)
+		}
+		ufi, err := os.Lstat(filepath.Dir(p))
+		if err != nil {
+			return nil, fail(up, err)
+		}
+		if err := trustedEntry(ufi); err != nil {
+			return nil, fail(up, err)
+		}
 	}
 	entries, err := os.ReadDir(dir) // sorted by name: run-parts' order in the C locale
 	if err != nil {
@@ -289,7 +307,10 @@ func (r *HookRunner) clearRunning() {
 }
 
 // ReapOrphan kills the process group of a hook a killed agent left
-// running (recorded in the state dir), and forgets it. The group is only
+// running (recorded in the state dir), and forgets it. The record is
+// written right after the hook starts: an agent killed in between leaves
+// a hook it cannot know of (a service manager killing the agent's whole
+// cgroup, systemd's default KillMode, takes it too). The group is only
 // killed when its leader is gone (a pid in use as a process group id is
 // not reused) or is still the very process started (same start time, in
 // the same boot): never a process that merely got the same pid. It returns the group

@@ -67,6 +67,16 @@ func TestHooksRunPartsOrder(t *testing.T) {
 	if got := read(t, root, "ran"); got != "first before-apply\nsecond before-apply n1\n" {
 		t.Errorf("ran file %q", got)
 	}
+	// A root-owned link on the way (/etc/stoker -> /var/lib/stoker-etc,
+	// as RHCOS links /home into /var) is followed.
+	must(t, os.MkdirAll(filepath.Join(root, "var/lib"), 0o755))
+	must(t, os.Rename(filepath.Join(root, "etc/stoker"), filepath.Join(root, "var/lib/stoker-etc")))
+	must(t, os.Symlink("../var/lib/stoker-etc", filepath.Join(root, "etc/stoker")))
+	must(t, os.Remove(filepath.Join(dir, "30-fail")))
+	must(t, os.Remove(filepath.Join(root, "ran")))
+	if ran, err := offlineRunner(root, time.Minute).Run(context.Background(), HookBeforeApply, "STOKER_NODE=n1"); err != nil || len(ran) != 3 {
+		t.Fatalf("through a root-owned link: ran %v, %v", ran, err)
+	}
 	// No directory, no hooks.
 	if ran, err := offlineRunner(root, time.Minute).Run(context.Background(), HookAfterReboot); err != nil || len(ran) != 0 {
 		t.Errorf("missing point dir: %v %v", ran, err)
@@ -92,6 +102,9 @@ func TestHooksUnsafeRefused(t *testing.T) {
 		{"other-writable directory", false, func(t *testing.T, root, dir string) {
 			must(t, os.Chmod(dir, 0o777))
 		}, "", "writable by group or others (mode 0777)"},
+		{"other-writable parent", false, func(t *testing.T, root, dir string) {
+			must(t, os.Chmod(filepath.Join(root, "etc/stoker"), 0o777))
+		}, "..", "/etc/stoker: unsafe path: writable by group or others (mode 0777)"},
 		{"symlink hook", false, func(t *testing.T, root, dir string) {
 			must(t, os.Symlink("/bin/true", filepath.Join(dir, "60-link")))
 		}, "60-link", "a symlink"},
@@ -131,7 +144,9 @@ func TestHooksUnsafeRefused(t *testing.T) {
 				t.Fatalf("Run = %v, want an unsafe-path refusal saying %q", err, tc.why)
 			}
 			wantHook := HooksDir + "/before-apply"
-			if tc.hook != "" {
+			if tc.hook == ".." {
+				wantHook = "/etc/stoker"
+			} else if tc.hook != "" {
 				wantHook += "/" + tc.hook
 			}
 			if he.Hook != wantHook {

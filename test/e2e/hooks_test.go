@@ -245,6 +245,13 @@ func TestAgentKilledDuringGate(t *testing.T) {
 		}
 	}
 	waitFile("the gate never ran after the reboot", func() bool { return len(pids()) == before+1 })
+	// The agent records the running hook right after starting it; a kill
+	// in between (a few milliseconds) would leave an orphan it cannot
+	// know of (under systemd, KillMode=control-group kills it anyway).
+	waitFile("the running gate was not recorded", func() bool {
+		_, err := os.Stat(filepath.Join(f.State("w-0"), "hook.pid"))
+		return err == nil
+	})
 	orphan := pids()[before]
 	f.Agent("w-0").Kill()
 	if !procAlive(orphan) {
