@@ -221,6 +221,9 @@ func newAgent(ctx context.Context, o *Options) (*agent, error) {
 	if err := api.ValidateLabels(o.Labels); err != nil {
 		return nil, fmt.Errorf("agent: --labels: %w", err)
 	}
+	if o.HookTimeout < 0 {
+		return nil, fmt.Errorf("agent: --hook-timeout %s: must not be negative (0 means the default, %s)", o.HookTimeout, nodeops.DefaultHookTimeout)
+	}
 	if o.Root == "" {
 		o.Root = "/"
 	}
