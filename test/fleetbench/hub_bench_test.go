@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +115,14 @@ func BenchmarkHubIdle(b *testing.B) {
 				wire = add(wire, px.snapshot().sub(w0))
 				b.StartTimer()
 			}
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			rss, _ := memKiB(os.Getpid())
+			// The hub's live heap after its loops (this process holds
+			// little else), and the process's RSS.
+			b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+			b.ReportMetric(float64(rss)/1024, "rss-MiB")
 			b.ReportMetric(float64(self.Microseconds())/float64(b.N), "hub-cpu-µs/op")
 			b.ReportMetric(float64(git.Microseconds())/float64(b.N), "git-µs/op")
 			b.ReportMetric(float64(wire.down)/float64(b.N), "B-down/op")
