@@ -469,7 +469,15 @@ func (f *fleet) reportSteps(since time.Time) {
 		if err != nil || at.Before(since.Truncate(time.Second)) {
 			continue
 		}
-		steps = append(steps, fmt.Sprintf("+%s %d", at.Sub(since).Round(time.Second), strings.Count(l[i:], "node-")))
+		// The line names up to 10 nodes, then "(+N more)".
+		count := strings.Count(l[i:], "node-")
+		if j := strings.Index(l[i:], "(+"); j >= 0 {
+			var more int
+			if _, err := fmt.Sscanf(l[i+j:], "(+%d more)", &more); err == nil {
+				count += more
+			}
+		}
+		steps = append(steps, fmt.Sprintf("+%s %d", at.Sub(since).Round(time.Second), count))
 	}
 	f.t.Logf("rollout steps (time after push, nodes advanced): %s", strings.Join(steps, ", "))
 }
