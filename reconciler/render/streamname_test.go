@@ -43,6 +43,11 @@ func TestEncodeConfigMatchesMarshal(t *testing.T) {
 			{Node: ign3types.Node{Path: "/etc/b", Overwrite: &on}},
 		}}},
 		"units only": {Systemd: ign3types.Systemd{Units: []ign3types.Unit{{Name: "a.service", Contents: s("[Unit]\n\"x\"")}, {Name: "b.service", Enabled: &on}}}},
+		// The unit stand-in's list encoding appears twice: encoded whole.
+		"stand-in clash": {
+			Passwd:  ign3types.Passwd{Users: []ign3types.PasswdUser{{Name: unitMarker.Name}}},
+			Systemd: ign3types.Systemd{Units: []ign3types.Unit{{Name: "a.service"}}},
+		},
 		"everything": {
 			Ignition: ign3types.Ignition{Version: api.IgnitionVersion},
 			Passwd:   ign3types.Passwd{Users: []ign3types.PasswdUser{{Name: "core", SSHAuthorizedKeys: []ign3types.SSHAuthorizedKey{"ssh-ed25519 AAAA"}}}},
