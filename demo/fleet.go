@@ -24,8 +24,13 @@ import (
 	"stoker.dev/stoker/test/gitserver"
 )
 
-// RepoName is the bare repository every fleet serves.
-const RepoName = "config.git"
+// RepoName is the bare config repository every fleet serves;
+// ReportsRepoName holds the agents' stoker/reports/<node> branches
+// (--reports-repo), so the repository agents poll keeps few refs.
+const (
+	RepoName        = "config.git"
+	ReportsRepoName = "reports.git"
+)
 
 // Node describes one agent of a fleet.
 type Node struct {
@@ -102,8 +107,9 @@ type Fleet struct {
 	// Interval is the hub's and agents' --interval.
 	Interval time.Duration
 	Git      *gitserver.Server
-	// RepoURL is the config repo's git:// URL.
-	RepoURL string
+	// RepoURL is the config repo's git:// URL; ReportsRepoURL the
+	// reports repo's (--reports-repo).
+	RepoURL, ReportsRepoURL string
 
 	mu     sync.Mutex
 	hub    *Proc
@@ -136,10 +142,12 @@ func NewFleet(dir, binary string, interval time.Duration) (*Fleet, error) {
 	addr := ln.Addr().String()
 	ln.Close()
 	srv := &gitserver.Server{Kind: gitserver.Daemon, Root: root, Addr: addr}
-	if err := srv.Create(RepoName); err != nil {
-		return nil, err
+	for _, r := range []string{RepoName, ReportsRepoName} {
+		if err := srv.Create(r); err != nil {
+			return nil, err
+		}
 	}
-	f := &Fleet{Dir: dir, Binary: binary, Interval: interval, Git: srv, RepoURL: srv.URL(RepoName),
+	f := &Fleet{Dir: dir, Binary: binary, Interval: interval, Git: srv, RepoURL: srv.URL(RepoName), ReportsRepoURL: srv.URL(ReportsRepoName),
 		agents: map[string]*Proc{}, nodes: map[string]Node{}}
 	if err := f.StartGitAgain(context.Background()); err != nil {
 		return nil, err
@@ -149,6 +157,9 @@ func NewFleet(dir, binary string, interval time.Duration) (*Fleet, error) {
 
 // RepoPath is the bare config repo on disk.
 func (f *Fleet) RepoPath() string { return f.Git.Path(RepoName) }
+
+// ReportsRepoPath is the bare reports repo on disk.
+func (f *Fleet) ReportsRepoPath() string { return f.Git.Path(ReportsRepoName) }
 
 // Seed commits every file of fsys onto branch of the config repo.
 func (f *Fleet) Seed(fsys fs.FS, branch, message string) (string, error) {
@@ -231,7 +242,7 @@ func (f *Fleet) startCmd(name, bin string, env []string, args ...string) (*Proc,
 // StartHub starts `stoker hub` against the config repo; extra flags are
 // appended.
 func (f *Fleet) StartHub(extra ...string) (*Proc, error) {
-	args := append([]string{"hub", "--repo", f.RepoURL, "--interval", f.Interval.String(),
+	args := append([]string{"hub", "--repo", f.RepoURL, "--reports-repo", f.ReportsRepoURL, "--interval", f.Interval.String(),
 		"--work-dir", filepath.Join(f.Dir, "hub")}, f.keys.hubFlags()...)
 	args = append(args, extra...)
 	p, err := f.start("hub", args...)
@@ -325,7 +336,7 @@ func (f *Fleet) agentCommand(n Node) (env, args []string) {
 		labels = append(labels, k+"="+v)
 	}
 	sort.Strings(labels)
-	args = []string{"agent", "--repo", f.RepoURL, "--node", n.Name,
+	args = []string{"agent", "--repo", f.RepoURL, "--reports-repo", f.ReportsRepoURL, "--node", n.Name,
 		"--root", f.Root(n.Name), "--state-dir", f.State(n.Name),
 		"--labels", strings.Join(labels, ","), "--interval", f.Interval.String(),
 		"--reboot", "simulate", "--os-backend", "grubby", "--drain", "none"}
@@ -411,7 +422,7 @@ func (f *Fleet) Status(ctx context.Context) (*fleetview.FleetView, error) {
 
 // Report reads node's report.yaml from its report branch on disk.
 func (f *Fleet) Report(node string) (*api.Report, error) {
-	out, err := gitserver.Git(f.RepoPath(), nil, "show", api.ReportsBranch(node)+":"+api.ReportFile)
+	out, err := gitserver.Git(f.ReportsRepoPath(), nil, "show", api.ReportsBranch(node)+":"+api.ReportFile)
 	if err != nil {
 		return nil, fmt.Errorf("read report of %s: %w", node, err)
 	}

@@ -304,10 +304,11 @@ func (s *story) where() {
 Where everything is:
   directory     %s
   config repo   %s  (bare repo: %s)
+  reports repo  %s  (stoker/reports/<node>: --reports-repo)
   status        %s status --repo %s
   clone it      git clone %s && git -C config log --oneline origin/stoker/fleet
   node roots    %s
-  logs          %s`, s.o.Dir, f.RepoURL, f.RepoPath(), s.o.Binary, f.RepoURL, f.RepoURL,
+  logs          %s`, s.o.Dir, f.RepoURL, f.RepoPath(), f.ReportsRepoURL, s.o.Binary, f.RepoURL, f.RepoURL,
 		filepath.Join(s.o.Dir, "nodes", "<node>", "root"), filepath.Join(s.o.Dir, "logs"))
 	if a := f.Agent(canaryNode); a != nil && s.o.KeepRunning {
 		if cmd, err := f.RelabelCommand(canaryNode, canaryLabel, ""); err == nil {

@@ -14,10 +14,11 @@ import (
 // TestIdlePollBytes measures, through a counting relay in front of a real
 // git daemon, the bytes of an agent's idle poll (one ref check of
 // stoker/status: go-git speaks protocol v1, so the daemon advertises every
-// ref of the repo) at 10 and 1,000 nodes, with the report branches in the
-// polled repo (--reports-repo unset: today's default) and in a repository
-// of their own. Only the second is independent of the fleet's size; the
-// first grows by the advertisement of one ref (~80 B) per node.
+// ref of the repo) at 10 and 1,000 nodes, with the report branches in a
+// repository of their own (the default: --reports-repo is required) and
+// in the polled repo (--reports-repo = --repo, the default before). Only
+// the first is independent of the fleet's size; the second grows by the
+// advertisement of one ref (~80 B) per node.
 func TestIdlePollBytes(t *testing.T) {
 	srv := gitserver.New(t, gitserver.Daemon)
 	counter := gitserver.NewCounter(t, srv)

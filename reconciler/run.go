@@ -37,6 +37,9 @@ type HubOptions struct {
 	// Unreachable.
 	UnreachableAfter float64
 	AgentHeartbeat   time.Duration
+	// StatusLayout is --status-layout: "auto" (or ""), "1" or "2"
+	// (HubConfig.StatusLayout).
+	StatusLayout string
 	// Listen is the HTTP address (/healthz, /metrics, /hooks/git); empty
 	// disables the server. "127.0.0.1:0" picks a free port.
 	Listen  string
@@ -95,6 +98,10 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	if o.Interval <= 0 {
 		o.Interval = DefaultInterval
 	}
+	statusLayout, err := ParseStatusLayout(o.StatusLayout)
+	if err != nil {
+		return fmt.Errorf("hub: --status-layout: %w", err)
+	}
 	if o.Log == nil {
 		o.Log = logrus.StandardLogger()
 	}
@@ -113,8 +120,9 @@ func RunHub(ctx context.Context, o HubOptions) error {
 	if err != nil {
 		return err
 	}
-	// --status-repo and --reports-repo default to the config repo; one
-	// cache per distinct URL.
+	// --status-repo and an empty ReportsRepoURL (a library caller's;
+	// `stoker hub` requires --reports-repo) default to the config repo;
+	// one cache per distinct URL.
 	repos := map[string]gitsource.Repo{}
 	open := func(url, sub string) (gitsource.Repo, error) {
 		if url == "" {
@@ -163,7 +171,7 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		Load: render.LoadOptions{Strict: o.Strict}, Log: o.Log, Metrics: metrics, Previews: o.Previews,
 		Build: api.HubInfo(observe.Build(o.Version)),
 		Trust: hubTrust, UnreachableAfter: unreachableAfter(o.UnreachableAfter, o.AgentHeartbeat),
-		Notify: sender,
+		Notify: sender, StatusLayout: statusLayout,
 	})
 	trigger := make(chan struct{}, 1)
 	poke := func() {

@@ -22,6 +22,20 @@ const (
 	StatusLayout2 = api.StatusLayoutV2
 )
 
+// ParseStatusLayout reads --status-layout: "auto" or "" (StatusLayoutAuto),
+// "1" or "2".
+func ParseStatusLayout(s string) (int, error) {
+	switch s {
+	case "", "auto":
+		return StatusLayoutAuto, nil
+	case "1":
+		return StatusLayout1, nil
+	case "2":
+		return StatusLayout2, nil
+	}
+	return 0, fmt.Errorf("%q is not a stoker/status layout (want auto, 1 or 2)", s)
+}
+
 // statusLayout is the layout the next stoker/status commit is in and
 // whether layout 2's files go beside layout 1's nodes/.
 type statusLayout struct {

@@ -174,3 +174,16 @@ func TestEncodeRolloutsStepsMoveOnlyTheCursor(t *testing.T) {
 		t.Fatalf("new target: order target %q from %q, cursor %+v", r.Order.Target, r.Order.From, r.Cursor)
 	}
 }
+
+// TestParseStatusLayout: --status-layout takes auto, 1 or 2 and refuses
+// anything else naming the value.
+func TestParseStatusLayout(t *testing.T) {
+	for in, want := range map[string]int{"": StatusLayoutAuto, "auto": StatusLayoutAuto, "1": StatusLayout1, "2": StatusLayout2} {
+		if got, err := ParseStatusLayout(in); err != nil || got != want {
+			t.Errorf("ParseStatusLayout(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if _, err := ParseStatusLayout("3"); err == nil || !strings.Contains(err.Error(), `"3" is not a stoker/status layout`) {
+		t.Errorf("ParseStatusLayout(3) = %v", err)
+	}
+}

@@ -21,13 +21,15 @@ func newAgentCmd() *cobra.Command {
 	var logLevel, labels string
 	var kube kubeFlags
 	cmd := &cobra.Command{
-		Use:   "agent --repo URL --node NAME",
+		Use:   "agent --repo URL --reports-repo URL --node NAME",
 		Short: "Apply this node's rendered config from stoker/status safely and report to stoker/reports/<node>",
 		Example: `  # a host without Kubernetes, labels from the command line
-  stoker agent --repo ssh://git@git.example.com/fleet/config.git --node "$(hostname)" \
+  stoker agent --repo ssh://git@git.example.com/fleet/config.git \
+    --reports-repo ssh://git@git.example.com/fleet/reports.git --node "$(hostname)" \
     --labels node-role.kubernetes.io/worker= --listen 127.0.0.1:9101
   # every flag from the environment (systemd EnvironmentFile, a DaemonSet)
-  STOKER_REPO=https://git.example.com/fleet/config.git STOKER_NODE=worker-0 stoker agent`,
+  STOKER_REPO=https://git.example.com/fleet/config.git STOKER_REPORTS_REPO=https://git.example.com/fleet/reports.git \
+    STOKER_NODE=worker-0 stoker agent`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -41,6 +43,9 @@ func newAgentCmd() *cobra.Command {
 				return err
 			}
 			o.StartSpread = o.Interval // a fleet started at once polls spread over one interval
+			if err := requireReportsRepo(o.ReportsRepoURL); err != nil {
+				return err
+			}
 			err = agent.Run(cmd.Context(), o)
 			if errors.Is(err, agent.ErrDegraded) {
 				return &exitError{code: 1, err: err} // --once: the update failed
@@ -52,7 +57,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&o.RepoURL, "repo", "", "config repository URL (required)")
 	f.StringVar(&o.Node, "node", "", "this node's name (required)")
 	f.StringVar(&o.StatusRepoURL, "status-repo", "", "repository holding stoker/status (default: --repo)")
-	f.StringVar(&o.ReportsRepoURL, "reports-repo", "", "repository of the stoker/reports/<node> branches (default: --repo)")
+	f.StringVar(&o.ReportsRepoURL, "reports-repo", "", reportsRepoUsage)
 	f.StringVar(&o.Root, "root", "/", "the host's root directory (/host in the DaemonSet: its systemd is reached through <root>/run, its tools run chrooted into it)")
 	f.BoolVar(&o.Offline, "offline", false, "--root is a directory tree without a running systemd (an image build): enable units with systemctl --root, only record restarts and reloads (implied by --reboot simulate)")
 	f.StringVar(&o.StateDir, "state-dir", "/var/lib/stoker", "the agent's persistent state")

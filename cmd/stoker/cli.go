@@ -61,13 +61,14 @@ func documentEnv(cmd *cobra.Command) {
 // enumerated are the flags whose values are a fixed set: shell completion
 // offers them.
 var enumerated = map[string][]string{
-	"log-format": {"text", "json"},
-	"log-level":  {"debug", "info", "warn", "error"},
-	"drain":      {"none", "kube", "exec:"},
-	"reboot":     {"systemd", "simulate", "exec:"},
-	"fail-on":    {"reboot", "drain"},
-	"os-backend": {"auto", "rpm-ostree", "bootc", "grubby", "none"},
-	"drift":      {"report", "restore"},
+	"log-format":    {"text", "json"},
+	"log-level":     {"debug", "info", "warn", "error"},
+	"drain":         {"none", "kube", "exec:"},
+	"reboot":        {"systemd", "simulate", "exec:"},
+	"fail-on":       {"reboot", "drain"},
+	"os-backend":    {"auto", "rpm-ostree", "bootc", "grubby", "none"},
+	"drift":         {"report", "restore"},
+	"status-layout": {"auto", "1", "2"},
 }
 
 // outputs are -o's values per command.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -133,5 +134,27 @@ func TestEnvSatisfiesRequiredFlag(t *testing.T) {
 	err := execute(context.Background(), []string{"status"})
 	if err == nil || strings.Contains(err.Error(), "required flag") || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("status with STOKER_REPO: %v", err)
+	}
+}
+
+// TestReportsRepoRequired: hub and agent refuse to start without
+// --reports-repo, saying why (exit 2, nothing started); STOKER_REPORTS_REPO
+// stands for it.
+func TestReportsRepoRequired(t *testing.T) {
+	for _, args := range [][]string{{"hub"}, {"agent", "--node", "n1"}} {
+		err := execute(context.Background(), append(args, "--repo", "git://127.0.0.1:1/none.git", "--work-dir", t.TempDir()))
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "--reports-repo (or STOKER_REPORTS_REPO) is required") {
+			t.Fatalf("%s without --reports-repo: %v, want exit 2 naming --reports-repo", args[0], err)
+		}
+	}
+	t.Setenv("STOKER_REPORTS_REPO", "git://127.0.0.1:1/reports.git")
+	// The hub then runs (and fails to reach the repo) until ctx ends; the
+	// outcome does not depend on when that is.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := execute(ctx, []string{"hub", "--repo", "git://127.0.0.1:1/none.git", "--work-dir", t.TempDir(), "--interval", "1h"})
+	if err != nil && strings.Contains(err.Error(), "reports-repo") {
+		t.Fatalf("hub with STOKER_REPORTS_REPO: %v", err)
 	}
 }

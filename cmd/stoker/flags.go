@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -49,4 +50,23 @@ func newLogger(level, format string) (*logrus.Logger, error) {
 		return nil, &exitError{code: 2, err: err}
 	}
 	return l, nil
+}
+
+// reportsRepoUsage is --reports-repo's help, the same for hub and agent.
+const reportsRepoUsage = "repository of the stoker/reports/<node> branches, one per node (required; may be --repo's URL, " +
+	"but then every agent's poll carries every node's ref, ~80 B each)"
+
+// requireReportsRepo refuses a hub or agent without --reports-repo. It
+// has no default: in the repository agents poll, the per-node report
+// branches would make every poll grow with the fleet (go-git speaks
+// protocol v1, which advertises every ref), so where they live is chosen
+// on purpose.
+func requireReportsRepo(url string) error {
+	if url != "" {
+		return nil
+	}
+	return &exitError{code: 2, err: errors.New("--reports-repo (or STOKER_REPORTS_REPO) is required: the stoker/reports/<node> " +
+		"branches, one per node, live in a repository of their own so that the repository agents poll keeps a ref list " +
+		"that does not grow with the fleet; create an empty repository for them and pass its URL to the hub and every " +
+		"agent (--repo's URL keeps them in the config repository, at ~80 B per node on every agent's poll)")}
 }

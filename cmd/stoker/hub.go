@@ -18,12 +18,14 @@ func newHubCmd() *cobra.Command {
 	var logLevel string
 	var kube kubeFlags
 	cmd := &cobra.Command{
-		Use:   "hub --repo URL",
+		Use:   "hub --repo URL --reports-repo URL",
 		Short: "Render the config repo into stoker/status and drive rollouts pool by pool",
-		Example: `  stoker hub --repo ssh://git@git.example.com/fleet/config.git --listen :8080 \
+		Example: `  stoker hub --repo ssh://git@git.example.com/fleet/config.git \
+    --reports-repo ssh://git@git.example.com/fleet/reports.git --listen :8080 \
     --webhook-secret-file /etc/stoker/webhook-secret --work-dir /var/lib/stoker-hub
   # agents poll a repo with few refs
   stoker hub --repo https://git.example.com/fleet/config.git --status-repo https://git.example.com/fleet/status.git \
+    --reports-repo https://git.example.com/fleet/reports.git \
     --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -34,6 +36,9 @@ func newHubCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := requireReportsRepo(o.ReportsRepoURL); err != nil {
+				return err
+			}
 			return reconciler.RunHub(cmd.Context(), o)
 		},
 	}
@@ -42,9 +47,10 @@ func newHubCmd() *cobra.Command {
 	f.StringVar(&o.Branch, "branch", "main", "default branch: pool definitions and MachineConfigs come from it")
 	f.StringVar(&o.Path, "path", ".", "directory inside the repository that holds the manifests")
 	f.StringVar(&o.StatusRepoURL, "status-repo", "", "repository for stoker/status and stoker/fleet (default: --repo)")
-	f.StringVar(&o.ReportsRepoURL, "reports-repo", "", "repository of the stoker/reports/<node> branches (default: --repo)")
+	f.StringVar(&o.ReportsRepoURL, "reports-repo", "", reportsRepoUsage)
 	f.DurationVar(&o.Interval, "interval", reconciler.DefaultInterval, "poll interval (a verified push webhook reconciles at once)")
 	f.Float64Var(&o.UnreachableAfter, "unreachable-after", api.DefaultUnreachableMultiple, "mark a node Unreachable (and count it unavailable in rollouts) after this many --agent-heartbeat intervals without a report")
+	f.StringVar(&o.StatusLayout, "status-layout", "auto", "stoker/status layout to write: auto (2 once every reporting agent reads it, else 1 with layout 2's files beside nodes/), 1 or 2")
 	f.DurationVar(&o.AgentHeartbeat, "agent-heartbeat", api.DefaultHeartbeat, "the agents' --heartbeat: how often an idle agent rewrites its report")
 	f.StringVar(&o.Listen, "listen", "", "HTTP address for /healthz, /metrics and /hooks/git (e.g. :8080 or 127.0.0.1:0)")
 	f.DurationVar(&o.HealthWindow, "health-window", 0, "/healthz fails after this long without a successful reconcile (standing by: without reading the leader Lease, which it does every 2s); default 3 × --interval + 5m")

@@ -35,6 +35,7 @@ const (
 	chartDir   = "../../charts/stoker"
 	helmVer    = "v3.19.0"
 	gitURL     = "ssh://git@git.example.invalid/fleet.git"
+	reportsURL = "ssh://git@git.example.invalid/fleet-reports.git"
 	release    = "rel"
 	releaseNS  = "stoker-system"
 	fullname   = "rel-stoker"
@@ -81,11 +82,11 @@ func TestLint(t *testing.T) {
 		set     []string
 		wantErr string
 	}{
-		{name: "defaults", set: []string{"git.url=" + gitURL}},
-		{name: "ssh", set: []string{"git.url=" + gitURL, "git.credentials.type=ssh", "git.credentials.existingSecret=" + gitSecret}},
-		{name: "bad credentials type", set: []string{"git.url=" + gitURL, "git.credentials.type=password"}, wantErr: "value must be one of"},
-		{name: "bad interval", set: []string{"git.url=" + gitURL, "git.interval=soon"}, wantErr: "interval"},
-		{name: "unknown key", set: []string{"git.url=" + gitURL, "hub.replica=3"}, wantErr: "replica"},
+		{name: "defaults", set: []string{"git.url=" + gitURL, "git.reportsRepo=" + reportsURL}},
+		{name: "ssh", set: []string{"git.url=" + gitURL, "git.reportsRepo=" + reportsURL, "git.credentials.type=ssh", "git.credentials.existingSecret=" + gitSecret}},
+		{name: "bad credentials type", set: []string{"git.url=" + gitURL, "git.reportsRepo=" + reportsURL, "git.credentials.type=password"}, wantErr: "value must be one of"},
+		{name: "bad interval", set: []string{"git.url=" + gitURL, "git.reportsRepo=" + reportsURL, "git.interval=soon"}, wantErr: "interval"},
+		{name: "unknown key", set: []string{"git.url=" + gitURL, "git.reportsRepo=" + reportsURL, "hub.replica=3"}, wantErr: "replica"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"lint", "--strict", chartDir}
@@ -176,7 +177,7 @@ func TestTemplate(t *testing.T) {
 		{name: "anonymous", set: []string{"git.branch=stable", "git.interval=1m"}, wantArgs: []string{"--interval=1m"}, hubArgs: []string{"--branch=stable"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			objs, err := render(t, append([]string{"git.url=" + gitURL}, tc.set...)...)
+			objs, err := render(t, append([]string{"git.url=" + gitURL, "git.reportsRepo=" + reportsURL}, tc.set...)...)
 			if err != nil {
 				t.Fatalf("helm template: %v", err)
 			}
@@ -294,7 +295,10 @@ func TestTemplate(t *testing.T) {
 	if _, err := render(t); err == nil || !strings.Contains(err.Error(), "git.url is required") {
 		t.Errorf("helm template without git.url = %v, want 'git.url is required'", err)
 	}
-	if _, err := render(t, "git.url="+gitURL, "git.credentials.type=ssh"); err == nil || !strings.Contains(err.Error(), "existingSecret is required") {
+	if _, err := render(t, "git.url="+gitURL); err == nil || !strings.Contains(err.Error(), "git.reportsRepo is required") {
+		t.Errorf("helm template without git.reportsRepo = %v, want 'git.reportsRepo is required'", err)
+	}
+	if _, err := render(t, "git.url="+gitURL, "git.reportsRepo="+reportsURL, "git.credentials.type=ssh"); err == nil || !strings.Contains(err.Error(), "existingSecret is required") {
 		t.Errorf("helm template with ssh and no Secret = %v, want 'existingSecret is required'", err)
 	}
 }
@@ -347,7 +351,7 @@ func TestInstall(t *testing.T) {
 	}
 	out, err := runHelm(t, []string{"KUBECONFIG=" + kubeconfig}, "install", release, chartDir,
 		"--namespace", releaseNS, "--create-namespace", "--timeout", "2m",
-		"--set", "git.url="+gitURL, "--set", "git.credentials.type=ssh", "--set", "git.credentials.existingSecret="+gitSecret)
+		"--set", "git.url="+gitURL, "--set", "git.reportsRepo="+reportsURL, "--set", "git.credentials.type=ssh", "--set", "git.credentials.existingSecret="+gitSecret)
 	if err != nil {
 		t.Fatalf("helm install: %v\n%s", err, out)
 	}

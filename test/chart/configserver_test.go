@@ -45,7 +45,7 @@ var configServerSet = []string{
 // port and a Service of its own exposes it, apart from the metrics
 // Service; disabled, nothing of it renders.
 func TestTemplateConfigServer(t *testing.T) {
-	objs, err := render(t, append([]string{"git.url=" + gitURL, "metrics.serviceMonitor.enabled=true"}, configServerSet...)...)
+	objs, err := render(t, append([]string{"git.url=" + gitURL, "git.reportsRepo=" + reportsURL, "metrics.serviceMonitor.enabled=true"}, configServerSet...)...)
 	if err != nil {
 		t.Fatalf("helm template: %v", err)
 	}
@@ -156,7 +156,7 @@ func TestTemplateConfigServer(t *testing.T) {
 	}
 
 	t.Run("disabled", func(t *testing.T) {
-		objs, err := render(t, "git.url="+gitURL, "signing.hubPublicKeys[0]=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHub1 hub-1",
+		objs, err := render(t, "git.url="+gitURL, "git.reportsRepo="+reportsURL, "signing.hubPublicKeys[0]=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHub1 hub-1",
 			"configServer.tokens.existingSecret="+cfgTokens, "configServer.tls.existingSecret="+cfgTLS)
 		if err != nil {
 			t.Fatalf("helm template: %v", err)
@@ -168,7 +168,7 @@ func TestTemplateConfigServer(t *testing.T) {
 	})
 
 	t.Run("insecure HTTP", func(t *testing.T) {
-		objs, err := render(t, "git.url="+gitURL, "configServer.enabled=true", "configServer.tokens.existingSecret="+cfgTokens, "configServer.insecureHTTP=true")
+		objs, err := render(t, "git.url="+gitURL, "git.reportsRepo="+reportsURL, "configServer.enabled=true", "configServer.tokens.existingSecret="+cfgTokens, "configServer.insecureHTTP=true")
 		if err != nil {
 			t.Fatalf("helm template: %v", err)
 		}
@@ -205,7 +205,7 @@ func TestTemplateConfigServer(t *testing.T) {
 		{"unknown key", []string{"configServer.token.existingSecret=x"}, "token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := render(t, append([]string{"git.url=" + gitURL}, tc.set...)...)
+			_, err := render(t, append([]string{"git.url=" + gitURL, "git.reportsRepo=" + reportsURL}, tc.set...)...)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("helm template = %v, want an error mentioning %q", err, tc.wantErr)
 			}
@@ -243,7 +243,7 @@ func checkNoConfigServer(t *testing.T, dep *appsv1.Deployment) {
 // the objects (port names, node port range) and they are as rendered.
 func installConfigServer(ctx context.Context, t *testing.T, admin kubernetes.Interface, kubeconfig string) {
 	const rel, ns, name = "cfg", "stoker-cfg", "cfg-stoker"
-	args := []string{"install", rel, chartDir, "--namespace", ns, "--create-namespace", "--timeout", "2m", "--set", "git.url=" + gitURL,
+	args := []string{"install", rel, chartDir, "--namespace", ns, "--create-namespace", "--timeout", "2m", "--set", "git.url=" + gitURL, "--set", "git.reportsRepo=" + reportsURL,
 		"--set", "configServer.service.type=NodePort", "--set", "configServer.service.nodePort=30623"}
 	for _, s := range configServerSet {
 		args = append(args, "--set", s)

@@ -14,7 +14,7 @@ import (
 // ConfigMap into hub and agents, and pass the matching flags.
 func TestTemplateSigning(t *testing.T) {
 	pubs := []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHub2 hub-2", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHub1 hub-1"}
-	objs, err := render(t, "git.url="+gitURL, "signing.trustRoot.existingSecret=fleet-trust",
+	objs, err := render(t, "git.url="+gitURL, "git.reportsRepo="+reportsURL, "signing.trustRoot.existingSecret=fleet-trust",
 		"signing.trustRoot.keys={allowed_signers,reviewers.asc}", "signing.hubKey.existingSecret=fleet-hub-key",
 		"signing.hubPublicKeys[0]="+pubs[0], "signing.hubPublicKeys[1]="+pubs[1], "signing.requireSignedReports=true", "signing.reportKey=report-key")
 	if err != nil {
@@ -58,7 +58,7 @@ func TestTemplateSigning(t *testing.T) {
 			t.Errorf("agent mounts the hub's secret %s as %s", s, name)
 		}
 	}
-	objs, err = render(t, "git.url="+gitURL)
+	objs, err = render(t, "git.url="+gitURL, "git.reportsRepo="+reportsURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,7 +212,7 @@ func TestDaemonSetAgentOnBootedHost(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	agent := startHostAgent(t, f, m, "--repo", f.RepoURL, "--node", node,
+	agent := startHostAgent(t, f, m, "--repo", f.RepoURL, "--reports-repo", f.ReportsRepoURL, "--node", node,
 		"--labels", "node-role.kubernetes.io/worker=,topology.kubernetes.io/zone=a",
 		"--interval", "1s", "--reboot", "systemd", "--os-backend", "auto",
 		"--drain", "kube", "--kubeconfig", kubeconfig, "--drain-backoff", "500ms")

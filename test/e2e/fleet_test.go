@@ -83,6 +83,29 @@ func TestPushConverges(t *testing.T) {
 			t.Errorf("pool %s: %+v, want %d machines all updated", name, p, count)
 		}
 	}
+	// Every agent here reads stoker/status layout 2 and says so (agent.yaml
+	// beside its report), so the hub writes layout 2: no nodes/, the same
+	// targets from rollouts/.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		marker, _ := gitserver.Git(f.RepoPath(), nil, "show", api.StatusBranch+":"+api.LayoutFile)
+		if strings.TrimSpace(marker) == "version: 2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stoker/status %s = %q after 2m, want version 2 once every agent reads it", api.LayoutFile, marker)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if ls, _ := gitserver.Git(f.RepoPath(), nil, "ls-tree", "--name-only", api.StatusBranch); strings.Contains(ls, "nodes") {
+		t.Errorf("stoker/status in layout 2 still has nodes/: %s", ls)
+	}
+	targets := statusTargets(f)
+	for _, n := range []string{"master-0", "worker-0", "infra-0"} {
+		if targets[n] != nodeOf(v, n).CurrentConfig {
+			t.Errorf("%s: layout 2 target %q, runs %q", n, targets[n], nodeOf(v, n).CurrentConfig)
+		}
+	}
 }
 
 // TestPausedPoolHolds (3): a paused pool gets its new render but no node

@@ -57,7 +57,7 @@ func TestHooksRunInsideTheHost(t *testing.T) {
 		}
 		return strings.TrimSpace(out)
 	}
-	startHostAgent(t, f, m, "--repo", f.RepoURL, "--node", node,
+	startHostAgent(t, f, m, "--repo", f.RepoURL, "--reports-repo", f.ReportsRepoURL, "--node", node,
 		"--labels", "node-role.kubernetes.io/worker=,topology.kubernetes.io/zone=a",
 		"--interval", "1s", "--reboot", "systemd", "--os-backend", "auto", "--drain", "none", "--hook-timeout", "1m")
 	v := waitConverged(t, f, "", 3*time.Minute)

@@ -44,7 +44,7 @@ func startHubReplica(t *testing.T, f *demo.Fleet, name, kubeconfig, secret strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(stokerBin, "hub", "--repo", f.RepoURL, "--interval", "1h", "--listen", addr,
+	cmd := exec.Command(stokerBin, "hub", "--repo", f.RepoURL, "--reports-repo", f.ReportsRepoURL, "--interval", "1h", "--listen", addr,
 		"--work-dir", t.TempDir(), "--kubeconfig", kubeconfig, "--webhook-secret-file", secret,
 		"--health-window", window.String())
 	cmd.Env = append(os.Environ(), "POD_NAMESPACE=default", "POD_NAME="+name)

@@ -24,7 +24,7 @@ func TestShippedHubUnit(t *testing.T) {
 	nspawn.Skip(t)
 	t.Parallel()
 	f := newFleetNoHub(t, map[string]map[string]string{"main": simpleRepo("1", false, "v1")})
-	env := "STOKER_REPO=" + f.RepoURL + "\nSTOKER_ARGS=--interval 1s --listen 127.0.0.1:0\n"
+	env := "STOKER_REPO=" + f.RepoURL + "\nSTOKER_REPORTS_REPO=" + f.ReportsRepoURL + "\nSTOKER_ARGS=--interval 1s --listen 127.0.0.1:0\n"
 	m, ctx := startShippedUnit(t, "hub-unit", "stoker-hub", "hub.env", env)
 	pid, err := m.Run(ctx, "systemctl", "show", "-p", "MainPID", "--value", "stoker-hub.service")
 	if err != nil {
@@ -57,7 +57,7 @@ func TestShippedAgentUnit(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, map[string]map[string]string{"main": simpleRepo("1", false, "v1")})
 	const node = "agent-unit"
-	env := "STOKER_REPO=" + f.RepoURL + "\nSTOKER_ARGS=--interval 1s --os-backend none --labels node-role.kubernetes.io/worker=\n"
+	env := "STOKER_REPO=" + f.RepoURL + "\nSTOKER_REPORTS_REPO=" + f.ReportsRepoURL + "\nSTOKER_ARGS=--interval 1s --os-backend none --labels node-role.kubernetes.io/worker=\n"
 	startShippedUnit(t, node, "stoker-agent", "agent.env", env)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {

@@ -77,13 +77,13 @@ Description=stoker agent
 After=network-online.target dbus.service
 
 [Service]
-ExecStart=/opt/stoker/bin/%s agent --repo %s --node %s --root / --state-dir /var/lib/stoker --reboot systemd --os-backend none --drain none --interval 1s --labels node-role.kubernetes.io/worker=,topology.kubernetes.io/zone=a
+ExecStart=/opt/stoker/bin/%s agent --repo %s --reports-repo %s --node %s --root / --state-dir /var/lib/stoker --reboot systemd --os-backend none --drain none --interval 1s --labels node-role.kubernetes.io/worker=,topology.kubernetes.io/zone=a
 Restart=always
 RestartSec=1
 
 [Install]
 WantedBy=multi-user.target
-`, filepath.Base(stokerBin), f.RepoURL, node)
+`, filepath.Base(stokerBin), f.RepoURL, f.ReportsRepoURL, node)
 	m := nspawn.Boot(t, nspawn.Options{
 		Name:  node,
 		Binds: []nspawn.Bind{{Source: filepath.Dir(stokerBin), Target: "/opt/stoker/bin", ReadOnly: true}},

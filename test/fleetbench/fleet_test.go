@@ -80,7 +80,7 @@ func TestFleet(t *testing.T) {
 		every = max(1, n/20)
 	}
 	bound := time.Duration(batches) * (*interval + 2*time.Second)
-	layout := "reports in the polled repo (the default)"
+	layout := "reports in the polled repo (--reports-repo = --repo)"
 	if *ownReports {
 		layout = "reports in their own repo"
 	}
@@ -285,9 +285,13 @@ func (f *fleet) startHub(bin string) {
 	f.metrics = "http://" + listen + "/metrics"
 	args := []string{"hub", "--repo", "git://" + f.hubPx.addr() + "/config.git", "--interval", hubInterval.String(),
 		"--work-dir", filepath.Join(f.dir, "hub"), "--listen", listen}
+	// stoker hub requires --reports-repo: the config repo's URL keeps the
+	// reports there.
+	reports := "git://" + f.hubPx.addr() + "/config.git"
 	if *ownReports {
-		args = append(args, "--reports-repo", "git://"+f.hubPx.addr()+"/reports.git")
+		reports = "git://" + f.hubPx.addr() + "/reports.git"
 	}
+	args = append(args, "--reports-repo", reports)
 	f.hub = exec.Command(bin, args...)
 	logf, err := os.Create(filepath.Join(f.dir, "hub.log"))
 	if err != nil {

@@ -44,9 +44,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- with .Values.git.statusRepo }}
 - --status-repo={{ . }}
 {{- end }}
-{{- with .Values.git.reportsRepo }}
-- --reports-repo={{ . }}
-{{- end }}
+- --reports-repo={{ required "git.reportsRepo is required: the per-node stoker/reports/<node> branches live in a repository of their own so that the repository agents poll keeps few refs (set it to git.url to keep them there anyway, at ~80 B per node on every poll)" .Values.git.reportsRepo }}
 - --interval={{ .Values.git.interval }}
 {{- $c := .Values.git.credentials }}
 {{- if eq $c.type "ssh" }}
