@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,12 @@ func TestRunHubConfigServer(t *testing.T) {
 	}
 	var cfg struct {
 		Storage struct{ Files []struct{ Path string } }
+		Systemd struct {
+			Units []struct {
+				Name     string
+				Contents *string
+			}
+		}
 	}
 	if err := json.Unmarshal(body, &cfg); err != nil {
 		t.Fatal(err)
@@ -88,5 +95,16 @@ func TestRunHubConfigServer(t *testing.T) {
 	}
 	if !paths["/etc/x"] || !paths["/var/lib/stoker/configs/"+target.Rendered+".json"] {
 		t.Fatalf("served files %v lack /etc/x or the kept %s", paths, target.Rendered)
+	}
+	// A hub keeping its reports in the config repo (no ReportsRepoURL)
+	// tells the joining agent so: `stoker agent` requires --reports-repo.
+	var unit string
+	for _, u := range cfg.Systemd.Units {
+		if u.Name == "stoker-agent.service" && u.Contents != nil {
+			unit = *u.Contents
+		}
+	}
+	if want := `"--reports-repo" "` + srv.URL("config") + `"`; !strings.Contains(unit, want) {
+		t.Fatalf("served agent unit lacks %s:\n%s", want, unit)
 	}
 }

@@ -241,6 +241,12 @@ func RunHub(ctx context.Context, o HubOptions) error {
 		if cs.Join.ReportsRepoURL == "" {
 			cs.Join.ReportsRepoURL = o.ReportsRepoURL
 		}
+		if cs.Join.ReportsRepoURL == "" {
+			// The hub keeps reports in its config repo (a library caller:
+			// `stoker hub` requires --reports-repo); a joining agent must
+			// say so, since `stoker agent` requires it too.
+			cs.Join.ReportsRepoURL = cs.Join.RepoURL
+		}
 		srv, err := configserver.Listen(cs)
 		if err != nil {
 			return fmt.Errorf("hub: %w", err)
