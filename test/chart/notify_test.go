@@ -12,7 +12,7 @@ import (
 // as <--notify-secrets-dir>/<secretRef>/, the layout the hub reads
 // (url, token, hmac-key); without receivers the hub gets no flag.
 func TestTemplateNotifications(t *testing.T) {
-	objs, err := render(t, "git.url="+gitURL,
+	objs, err := render(t, "git.url="+gitURL, "git.reportsRepo="+reportsURL,
 		"notifications.receivers[0].secretRef=ops-webhook", "notifications.receivers[0].existingSecret=stoker-notify-ops",
 		"notifications.receivers[1].secretRef=slack-fleet", "notifications.receivers[1].existingSecret=stoker-notify-slack")
 	if err != nil {
@@ -41,7 +41,7 @@ func TestTemplateNotifications(t *testing.T) {
 		}
 	}
 
-	objs, err = render(t, "git.url="+gitURL)
+	objs, err = render(t, "git.url="+gitURL, "git.reportsRepo="+reportsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestTemplateNotifications(t *testing.T) {
 			t.Errorf("hub without receivers has %s", a)
 		}
 	}
-	if _, err := render(t, "git.url="+gitURL, "notifications.receivers[0].secretRef=Bad_Name", "notifications.receivers[0].existingSecret=s"); err == nil {
+	if _, err := render(t, "git.url="+gitURL, "git.reportsRepo="+reportsURL, "notifications.receivers[0].secretRef=Bad_Name", "notifications.receivers[0].existingSecret=s"); err == nil {
 		t.Error("helm template accepted a secretRef that is no DNS label")
 	}
 }
