@@ -110,6 +110,7 @@ func BenchmarkHubIdle(b *testing.B) {
 				if moved == 0 && !res.Skipped {
 					b.Fatalf("a loop with no ref moved did not skip")
 				}
+				px.waitIdle()
 				git += cpu(daemon.Process.Pid) - g0
 				self += cpu(os.Getpid()) - s0
 				wire = add(wire, px.snapshot().sub(w0))
@@ -182,5 +183,72 @@ func pushReports(b *testing.B, gitDir string, n, first, k int, rendered string, 
 	cmd.Stdin = &in
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("fast-import %d reports: %v: %s", k, err, strings.TrimSpace(string(out)))
+	}
+}
+
+// BenchmarkReportPush is one agent's report push (gitsource.Commit of
+// report.yaml on its own branch) to the repository holding every node's
+// report branch, at -bench-nodes branches and at 10: Git protocol v1's
+// receive-pack advertises every ref to each pusher, so a heartbeat's
+// bytes and the server's CPU grow with the fleet. It reports the
+// pusher's CPU (ns/op is wall), the Git server's, and bytes on the wire.
+func BenchmarkReportPush(b *testing.B) {
+	for _, n := range []int{10, *benchNodes} {
+		b.Run(fmt.Sprintf("branches=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			repos := filepath.Join(dir, "repos")
+			srv := &gitserver.Server{Kind: gitserver.Daemon, Root: repos}
+			if err := os.MkdirAll(repos, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if err := srv.Create("reports.git"); err != nil {
+				b.Fatal(err)
+			}
+			pushReports(b, srv.Path("reports.git"), n, 0, n, "rendered-worker-0", time.Now())
+			addr, daemon := serveGit(b, repos)
+			px, err := newProxy(addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(px.close)
+			repo, err := gitsource.Open(gitsource.Options{URL: "git://" + px.addr() + "/reports.git", WorkDir: filepath.Join(dir, "agent")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			branch := api.ReportsBranch("node-00000")
+			head, err := repo.Head(ctx, branch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := repo.Fetch(ctx, branch); err != nil {
+				b.Fatal(err)
+			}
+			var git, self time.Duration
+			var wire counts
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				data := []byte(fmt.Sprintf("node: node-00000\nstate: Done\nheartbeat: \"%s\"\n", time.Now().Add(time.Duration(i)*time.Second).UTC().Format(time.RFC3339)))
+				g0, w0, s0 := cpu(daemon.Process.Pid), px.snapshot(), cpu(os.Getpid())
+				b.StartTimer()
+				c, err := repo.Commit(ctx, gitsource.CommitRequest{Branch: branch, Parent: head, Changes: map[string][]byte{api.ReportFile: data},
+					Message: "report node-00000: Done", Author: gitsource.Signature{Name: "stoker-agent node-00000", Email: "a@node-00000"}})
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				head = c
+				px.waitIdle()
+				git += cpu(daemon.Process.Pid) - g0
+				self += cpu(os.Getpid()) - s0
+				wire = add(wire, px.snapshot().sub(w0))
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(self.Microseconds())/float64(b.N), "agent-cpu-µs/op")
+			b.ReportMetric(float64(git.Microseconds())/float64(b.N), "git-µs/op")
+			b.ReportMetric(float64(wire.down)/float64(b.N), "B-down/op")
+			b.ReportMetric(float64(wire.up)/float64(b.N), "B-up/op")
+		})
 	}
 }

@@ -144,6 +144,21 @@ func (p *proxy) snapshot() counts {
 
 func (c counts) sub(o counts) counts { return counts{c.conns - o.conns, c.up - o.up, c.down - o.down} }
 
+// waitIdle waits (up to a minute) until no connection is open, so the
+// server's processes have exited and their CPU is counted.
+func (p *proxy) waitIdle() {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		p.activeMu.Lock()
+		n := len(p.active)
+		p.activeMu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (p *proxy) close() {
 	p.closeOnce.Do(func() {
 		p.ln.Close()
