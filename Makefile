@@ -66,12 +66,13 @@ bench: ## Benchmarks (performance goals live here, not in timed tests).
 
 FLEET_NODES ?= 50
 FLEET_INTERVAL ?= 15s
-FLEET_HUB_INTERVAL ?= 5s
+FLEET_HUB_INTERVAL ?= 2s
 FLEET_IDLE ?= 60s
+FLEET_BENCH_NODES ?= 1000
 .PHONY: bench-fleet
-bench-fleet: build ## Fleet load harness: FLEET_NODES agents in one process, one hub, one Git server (docs/scale.md; 1,000: FLEET_NODES=1000 FLEET_INTERVAL=60s).
-	STOKER_BIN=$(CURDIR)/$(BIN) $(GO) test -tags fleetbench -count=1 -timeout 60m -v -run TestFleet ./test/fleetbench/ \
-		-args -nodes $(FLEET_NODES) -interval $(FLEET_INTERVAL) -hub-interval $(FLEET_HUB_INTERVAL) -idle $(FLEET_IDLE)
+bench-fleet: build ## Fleet load harness (FLEET_NODES agents, one hub, one Git server), then BenchmarkHubIdle and BenchmarkReportPush at FLEET_BENCH_NODES (docs/scale.md; 1,000 agents: FLEET_NODES=1000 FLEET_INTERVAL=60s FLEET_IDLE=120s).
+	STOKER_BIN=$(CURDIR)/$(BIN) $(GO) test -tags fleetbench -count=1 -timeout 60m -v -run TestFleet -bench 'BenchmarkHubIdle|BenchmarkReportPush' -benchtime 5x ./test/fleetbench/ \
+		-args -nodes $(FLEET_NODES) -interval $(FLEET_INTERVAL) -hub-interval $(FLEET_HUB_INTERVAL) -idle $(FLEET_IDLE) -bench-nodes $(FLEET_BENCH_NODES)
 
 .PHONY: clean
 clean: ## Remove build output.

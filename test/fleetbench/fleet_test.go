@@ -38,7 +38,7 @@ var (
 	ramp        = flag.Duration("ramp", 0, "agents are started evenly over this long (0: one interval, at most 25 agents a second)")
 	heartbeat   = flag.Duration("heartbeat", 0, "agent heartbeat (0: the agent's default)")
 	sampleEvery = flag.Int("sample-every", 0, "every k-th agent talks through a byte-counting proxy (0: about 20 sampled)")
-	ownReports  = flag.Bool("reports-repo", false, "reports in their own repository (--reports-repo), not in the polled one")
+	sharedRepo  = flag.Bool("shared-repo", false, "reports in the polled repository (--reports-repo = --repo), not in their own")
 )
 
 // batches is the rollout's step count: examples-repo's worker pool has
@@ -80,9 +80,9 @@ func TestFleet(t *testing.T) {
 		every = max(1, n/20)
 	}
 	bound := time.Duration(batches) * (*interval + 2*time.Second)
-	layout := "reports in the polled repo (--reports-repo = --repo)"
-	if *ownReports {
-		layout = "reports in their own repo"
+	layout := "reports in their own repo (--reports-repo)"
+	if *sharedRepo {
+		layout = "reports in the polled repo (--reports-repo = --repo)"
 	}
 	t.Logf("nodes %d, agent interval %s, hub interval %s, ramp %s, heartbeat %s, %s, every %d-th agent through a counting proxy; bound %d × (interval + 2s) = %s",
 		n, *interval, *hubInterval, *ramp, orDefault(*heartbeat), layout, every, batches, bound)
@@ -285,11 +285,11 @@ func (f *fleet) startHub(bin string) {
 	f.metrics = "http://" + listen + "/metrics"
 	args := []string{"hub", "--repo", "git://" + f.hubPx.addr() + "/config.git", "--interval", hubInterval.String(),
 		"--work-dir", filepath.Join(f.dir, "hub"), "--listen", listen}
-	// stoker hub requires --reports-repo: the config repo's URL keeps the
-	// reports there.
-	reports := "git://" + f.hubPx.addr() + "/config.git"
-	if *ownReports {
-		reports = "git://" + f.hubPx.addr() + "/reports.git"
+	// stoker hub requires --reports-repo; the config repo's URL keeps
+	// the reports there (-shared-repo).
+	reports := "git://" + f.hubPx.addr() + "/reports.git"
+	if *sharedRepo {
+		reports = "git://" + f.hubPx.addr() + "/config.git"
 	}
 	args = append(args, "--reports-repo", reports)
 	f.hub = exec.Command(bin, args...)
@@ -315,9 +315,9 @@ func (f *fleet) agentOptions(i int, url string) agent.Options {
 	}
 	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\ncore:x:1000:1000:core:/home/core:/bin/bash\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "etc/group"), []byte("root:x:0:\ncore:x:1000:\n"), 0o644)
-	reports := ""
-	if *ownReports {
-		reports = strings.TrimSuffix(url, "config.git") + "reports.git"
+	reports := strings.TrimSuffix(url, "config.git") + "reports.git"
+	if *sharedRepo {
+		reports = url
 	}
 	return agent.Options{RepoURL: url, ReportsRepoURL: reports, Node: name, Root: root, StateDir: filepath.Join(f.dir, "nodes", name, "state"),
 		Labels: map[string]string{"node-role.kubernetes.io/worker": ""}, Interval: *interval, Heartbeat: *heartbeat,
