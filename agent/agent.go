@@ -520,14 +520,16 @@ func (a *agent) outcome() error {
 func (a *agent) lockedTick(ctx context.Context) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	before := a.st
+	before, wasRecovered := a.st, a.recovered
 	idle, err := a.tick(ctx)
 	if gitsource.IsDiskFull(err) {
 		// The state dir (or the Git cache beside it) refuses writes: say
 		// so through the report, which the reporter can push from memory.
 		a.report(api.StateDegraded, fmt.Sprintf("cannot write the agent's state or Git cache under %s, the node keeps its config: %v", a.o.StateDir, err))
 	}
-	if a.st.Stage != before.Stage || a.st.Current != before.Current || !a.recovered {
+	if a.st.Stage != before.Stage || a.st.Current != before.Current || a.recovered != wasRecovered {
+		// Moved, or just recovered: the monitor's own first check may
+		// have run before recovery and skipped the node.
 		a.drift.Trigger()
 	}
 	return idle, err

@@ -359,3 +359,25 @@ func BenchmarkDriftToReport(b *testing.B) {
 		}
 	}
 }
+
+// TestDriftFoundWhenChangedWhileStopped: a file changed while the agent
+// was not running (after Ignition on first boot, or between restarts)
+// is reported once the agent is back, however its start is spread: the
+// monitor's own first check runs before the update loop has recovered
+// and skips the node, so recovery must have it check again (with a long
+// drift interval and no inotify event, nothing else would).
+func TestDriftFoundWhenChangedWhileStopped(t *testing.T) {
+	const a = "/etc/stoker/a.conf"
+	e := newEnv(t)
+	e.publishPolicy(c1, livePolicy, api.DriftReport)
+	must(t, e.converge(e.options()))
+	if !e.at(c1) {
+		t.Fatal("not at c1")
+	}
+	must(t, os.WriteFile(filepath.Join(e.root, a), []byte("changed while stopped\n"), 0o644))
+	o := e.options()
+	o.StartSpread = 3 * time.Second // the first poll comes after the monitor's first check
+	o.DriftInterval = time.Hour
+	e.start(o)
+	e.waitReport("drift of "+a, hasFinding(nodeops.DriftContent, a, ""))
+}
