@@ -283,9 +283,28 @@ func CommitFilesSigned(gitDir, branch string, files map[string]string, remove []
 	return commit, nil
 }
 
-// gitEnv isolates the git CLI from the user's and the system's config.
+// repoLocalEnv are the variables that point git at a repository other
+// than the one in its directory (`git rev-parse --local-env-vars`): a
+// test run under `git bisect run` or a hook inherits GIT_DIR, and every
+// command here would then write to the caller's repository.
+var repoLocalEnv = map[string]bool{
+	"GIT_ALTERNATE_OBJECT_DIRECTORIES": true, "GIT_CONFIG": true, "GIT_CONFIG_PARAMETERS": true,
+	"GIT_CONFIG_COUNT": true, "GIT_OBJECT_DIRECTORY": true, "GIT_DIR": true, "GIT_WORK_TREE": true,
+	"GIT_IMPLICIT_WORK_TREE": true, "GIT_GRAFT_FILE": true, "GIT_INDEX_FILE": true,
+	"GIT_NO_REPLACE_OBJECTS": true, "GIT_REPLACE_REF_BASE": true, "GIT_PREFIX": true,
+	"GIT_INTERNAL_SUPER_PREFIX": true, "GIT_SHALLOW_FILE": true, "GIT_COMMON_DIR": true,
+}
+
+// gitEnv is the environment of every git command here: the process's own
+// without repoLocalEnv, no system or global config, a fixed identity.
 func gitEnv(extra []string) []string {
-	env := append(os.Environ(),
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !repoLocalEnv[k] {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_CONFIG_GLOBAL=/dev/null",
 		"GIT_AUTHOR_NAME=gitserver", "GIT_AUTHOR_EMAIL=gitserver@localhost",

@@ -70,3 +70,40 @@ func TestHTTPRejectsWrongPassword(t *testing.T) {
 		t.Fatalf("ls-remote with a wrong password succeeded: %s", out)
 	}
 }
+
+// TestGitIgnoresCallerRepository: a test run under `git bisect run` (or
+// from a hook) inherits GIT_DIR; Create and CommitFiles must still work
+// on the server's repository and leave the caller's alone (they once
+// committed seeds onto the developer's own main and set core.bare).
+func TestGitIgnoresCallerRepository(t *testing.T) {
+	caller := t.TempDir()
+	if _, err := gitserver.Git(caller, nil, "init", "--quiet", "--initial-branch=main"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GIT_DIR", filepath.Join(caller, ".git"))
+	t.Setenv("GIT_WORK_TREE", caller)
+	srv := &gitserver.Server{Kind: gitserver.Daemon, Root: t.TempDir()}
+	if err := srv.Create("r.git"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := gitserver.CommitFiles(srv.Path("r.git"), "main", map[string]string{"a": "1"}, nil, "seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := gitserver.Git(srv.Path("r.git"), nil, "rev-parse", "refs/heads/main"); err != nil || strings.TrimSpace(out) != c {
+		t.Fatalf("server repo main = %q, %v; want %s", out, err, c)
+	}
+	os.Unsetenv("GIT_DIR")
+	os.Unsetenv("GIT_WORK_TREE")
+	cmd := exec.Command("git", "-C", caller, "rev-parse", "--verify", "--quiet", "refs/heads/main")
+	if out, err := cmd.Output(); err == nil {
+		t.Fatalf("caller's repository got a main branch %s", out)
+	}
+	cfg, err := os.ReadFile(filepath.Join(caller, ".git", "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(cfg), "bare = true") || strings.Contains(string(cfg), "receivepack") {
+		t.Fatalf("caller's config changed:\n%s", cfg)
+	}
+}
