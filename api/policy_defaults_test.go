@@ -109,15 +109,7 @@ func TestPlanCredentialProviderDefaults(t *testing.T) {
 		return rendered("b", func(r *Rendered) { r.Config.Storage.Files = []ign3types.File{file(path, data)} })
 	}
 	empty := rendered("a", func(*Rendered) {})
-	tests := []struct {
-		name     string
-		from, to *Rendered
-		policy   *NodeDisruptionPolicy
-		action   ActionType
-		restarts []string
-		daemon   bool // needs a daemon-reload
-		reason   string
-	}{
+	tests := []defaultsCase{
 		{name: "provider config added below the directory", from: empty, to: withFile("/etc/kubernetes/credential-providers/ecr-credential-provider.yaml", "x"),
 			action: ActionRestart, restarts: []string{"kubelet.service"},
 			reason: "/etc/kubernetes/credential-providers/ecr-credential-provider.yaml added; MCO default policy for /etc/kubernetes/credential-providers: Restart kubelet.service"},
@@ -137,23 +129,7 @@ func TestPlanCredentialProviderDefaults(t *testing.T) {
 			action: ActionNone,
 			reason: "/etc/kubernetes/credential-providers/a.yaml added; policy for /etc/kubernetes/credential-providers: None"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := PlanChanges(tc.from, tc.to, tc.policy)
-			if p.Action != tc.action {
-				t.Errorf("action = %s, want %s\n%+v", p.Action, tc.action, p.Changes)
-			}
-			if got := p.Services(ActionRestart); !reflect.DeepEqual(got, tc.restarts) {
-				t.Errorf("restarts = %v, want %v", got, tc.restarts)
-			}
-			if got := p.Needs(ActionDaemonReload); got != tc.daemon {
-				t.Errorf("needs daemon-reload = %t, want %t", got, tc.daemon)
-			}
-			if tc.reason != "" && (len(p.Changes) != 1 || p.Changes[0].Reason != tc.reason) {
-				t.Errorf("changes = %+v, want one with reason %q", p.Changes, tc.reason)
-			}
-		})
-	}
+	runDefaultsCases(t, tests)
 }
 
 // TestPlanIRIDefaults follows
@@ -172,14 +148,7 @@ func TestPlanIRIDefaults(t *testing.T) {
 		return rendered("b", func(r *Rendered) { r.Config.Systemd.Units = []ign3types.Unit{unit(name, contents, boolp(true))} })
 	}
 	empty := rendered("a", func(*Rendered) {})
-	tests := []struct {
-		name     string
-		from, to *Rendered
-		policy   *NodeDisruptionPolicy
-		action   ActionType
-		restarts []string
-		daemon   bool
-	}{
+	tests := []defaultsCase{
 		{name: "load script changed", from: withFile("/usr/local/bin/load-registry-image.sh", "1"), to: withFile("/usr/local/bin/load-registry-image.sh", "2"),
 			action: ActionRestart, restarts: []string{svc}},
 		{name: "root CA added", from: empty, to: withFile("/etc/pki/ca-trust/source/anchors/iri-root-ca.crt", "pem"),
@@ -194,6 +163,23 @@ func TestPlanIRIDefaults(t *testing.T) {
 			policy: &NodeDisruptionPolicy{Units: []UnitPolicy{{Name: svc, Actions: []Action{{Type: ActionNone}}}}},
 			action: ActionNone},
 	}
+	runDefaultsCases(t, tests)
+}
+
+// defaultsCase is one plan under MCO's defaults: the action, the services
+// restarted, whether a daemon-reload is needed and (when set) the reason.
+type defaultsCase struct {
+	name     string
+	from, to *Rendered
+	policy   *NodeDisruptionPolicy
+	action   ActionType
+	restarts []string
+	daemon   bool // needs a daemon-reload
+	reason   string
+}
+
+func runDefaultsCases(t *testing.T, tests []defaultsCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := PlanChanges(tc.from, tc.to, tc.policy)
@@ -205,6 +191,9 @@ func TestPlanIRIDefaults(t *testing.T) {
 			}
 			if got := p.Needs(ActionDaemonReload); got != tc.daemon {
 				t.Errorf("needs daemon-reload = %t, want %t", got, tc.daemon)
+			}
+			if tc.reason != "" && (len(p.Changes) != 1 || p.Changes[0].Reason != tc.reason) {
+				t.Errorf("changes = %+v, want one with reason %q", p.Changes, tc.reason)
 			}
 		})
 	}
