@@ -230,18 +230,20 @@ func TestHookOrphanReaped(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { _, err := r.Run(ctx, HookAfterReboot); done <- err }()
+	// The runner records the hook once it has started it, so the hook
+	// may be running (and have written child) a moment before the
+	// record exists: wait for both.
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if _, err := os.Stat(filepath.Join(root, "child")); err == nil {
+		_, errChild := os.Stat(filepath.Join(root, "child"))
+		_, errPID := os.Stat(HookPIDPath(state))
+		if errChild == nil && errPID == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the hook did not start")
+			t.Fatalf("the hook did not start (%v) or was not recorded (%v)", errChild, errPID)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-	if _, err := os.Stat(HookPIDPath(state)); err != nil {
-		t.Fatalf("running hook not recorded: %v", err)
 	}
 	// A new agent (the old one "killed": its Run is still waiting).
 	pgid, err := NewHookRunner(Host{Root: root, Offline: true}, state, time.Hour).ReapOrphan()
