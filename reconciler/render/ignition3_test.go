@@ -18,38 +18,7 @@ import (
 // cases: the same config when Ignition accepts it, an error when it does
 // not.
 func TestParseIgnition3MatchesIgnition(t *testing.T) {
-	var raws [][]byte
-	collect := func(data []byte) {
-		for _, doc := range splitDocuments(data) {
-			js, err := yaml.YAMLToJSON(doc.data)
-			if err != nil {
-				continue
-			}
-			var obj struct {
-				Kind string `json:"kind"`
-				Spec struct {
-					Config json.RawMessage `json:"config"`
-				} `json:"spec"`
-			}
-			if json.Unmarshal(js, &obj) == nil && obj.Kind == "MachineConfig" && len(obj.Spec.Config) > 0 {
-				raws = append(raws, obj.Spec.Config)
-			}
-		}
-	}
-	for _, sub := range []string{"valid", "invalid"} {
-		for _, data := range corpusFiles(t, sub) {
-			collect(data)
-		}
-	}
-	root := conformanceDir(t)
-	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && filepath.Ext(p) == ".yaml" {
-			if b, err := os.ReadFile(p); err == nil {
-				collect(b)
-			}
-		}
-		return nil
-	})
+	raws := machineConfigRaws(t)
 	n := 0
 	for _, raw := range raws {
 		var probe struct {
@@ -81,4 +50,43 @@ func TestParseIgnition3MatchesIgnition(t *testing.T) {
 		t.Fatalf("only %d spec 3 configs compared", n)
 	}
 	t.Logf("%d spec 3 configs compared", n)
+}
+
+// machineConfigRaws returns spec.config of every MachineConfig in the
+// corpus (valid, then invalid) and in the MCO conformance cases, as
+// written: the configs the Ignition equivalence tests run on.
+func machineConfigRaws(t *testing.T) []json.RawMessage {
+	t.Helper()
+	var raws []json.RawMessage
+	collect := func(data []byte) {
+		for _, doc := range splitDocuments(data) {
+			js, err := yaml.YAMLToJSON(doc.data)
+			if err != nil {
+				continue
+			}
+			var obj struct {
+				Kind string `json:"kind"`
+				Spec struct {
+					Config json.RawMessage `json:"config"`
+				} `json:"spec"`
+			}
+			if json.Unmarshal(js, &obj) == nil && obj.Kind == "MachineConfig" && len(obj.Spec.Config) > 0 {
+				raws = append(raws, obj.Spec.Config)
+			}
+		}
+	}
+	for _, sub := range []string{"valid", "invalid"} {
+		for _, data := range corpusFiles(t, sub) {
+			collect(data)
+		}
+	}
+	_ = filepath.WalkDir(conformanceDir(t), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Ext(p) == ".yaml" {
+			if b, err := os.ReadFile(p); err == nil {
+				collect(b)
+			}
+		}
+		return nil
+	})
+	return raws
 }
