@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,24 +19,7 @@ import (
 // hookMC is a MachineConfig shipping an executable hook script (mode
 // 0755) to path: how a pull request adds a node lifecycle hook.
 func hookMC(name, role, path, script string) string {
-	return fmt.Sprintf(`apiVersion: machineconfiguration.openshift.io/v1
-kind: MachineConfig
-metadata:
-  name: %s
-  labels:
-    machineconfiguration.openshift.io/role: %s
-spec:
-  config:
-    ignition:
-      version: 3.4.0
-    storage:
-      files:
-        - path: %s
-          mode: 0755
-          overwrite: true
-          contents:
-            source: "data:,%s"
-`, name, role, path, strings.ReplaceAll(testutil.URLEscape(script), `"`, `%22`))
+	return testutil.ExecutableFileMC(name, role, path, script)
 }
 
 // stokerStatus runs `stoker status --repo ... args...` and returns its

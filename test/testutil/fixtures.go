@@ -47,17 +47,27 @@ spec:
 // FileMC returns a MachineConfig for role writing content (already
 // URL-escaped) to path with Ignition 3.2.0.
 func FileMC(name, role, path, content string) string {
-	return fileMC(name, role, path, "3.2.0", "", "data:,"+content)
+	return fileMC(name, role, path, "3.2.0", "0644", "", "data:,"+content)
 }
 
 // OverwriteFileMC returns a MachineConfig for role writing content (escaped
 // here) to path with Ignition 3.4.0 and overwrite: true, as the end-to-end
 // tests write real files.
 func OverwriteFileMC(name, role, path, content string) string {
-	return fileMC(name, role, path, "3.4.0", "          overwrite: true\n", `"data:,`+strings.ReplaceAll(URLEscape(content), `"`, `%22`)+`"`)
+	return overwriteMC(name, role, path, "0644", content)
 }
 
-func fileMC(name, role, path, version, extra, source string) string {
+// ExecutableFileMC is OverwriteFileMC with mode 0755: how a pull request
+// ships a script, such as a node lifecycle hook.
+func ExecutableFileMC(name, role, path, content string) string {
+	return overwriteMC(name, role, path, "0755", content)
+}
+
+func overwriteMC(name, role, path, mode, content string) string {
+	return fileMC(name, role, path, "3.4.0", mode, "          overwrite: true\n", `"data:,`+strings.ReplaceAll(URLEscape(content), `"`, `%22`)+`"`)
+}
+
+func fileMC(name, role, path, version, mode, extra, source string) string {
 	return fmt.Sprintf(`apiVersion: machineconfiguration.openshift.io/v1
 kind: MachineConfig
 metadata:
@@ -71,10 +81,10 @@ spec:
     storage:
       files:
         - path: %s
-          mode: 0644
+          mode: %s
 %s          contents:
             source: %s
-`, name, role, version, path, extra, source)
+`, name, role, version, path, mode, extra, source)
 }
 
 // URLEscape percent-encodes every byte of s but letters, digits and -_.=/
