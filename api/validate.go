@@ -213,34 +213,6 @@ func ValidateIgnition(cfg ign3types.Config, field string, opts ValidationOptions
 	return ps
 }
 
-// SizeCache maps a checked resource (its source and compression) to the
-// size it decodes to. The zero value remembers nothing.
-type SizeCache map[sizeKey]int64
-
-type sizeKey struct {
-	source      *string
-	compression string
-}
-
-func keyOf(r ign3types.Resource) sizeKey {
-	k := sizeKey{source: r.Source}
-	if r.Compression != nil {
-		k.compression = *r.Compression
-	}
-	return k
-}
-
-func (c SizeCache) put(r ign3types.Resource, n int64) {
-	if c != nil && r.Source != nil {
-		c[keyOf(r)] = n
-	}
-}
-
-func (c SizeCache) get(r ign3types.Resource) (int64, bool) {
-	n, ok := c[keyOf(r)]
-	return n, ok
-}
-
 // checkResource allows data: URLs only, and only ones that decode to at
 // most max bytes. It returns the decoded size (max+1 when over): a gzip
 // stream is expanded through a limited reader and never held whole.

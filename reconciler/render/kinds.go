@@ -204,7 +204,7 @@ func (l *loader) loadMachineConfig(c objCtx, js []byte, doc3 *mcDoc3) {
 		// decoded, even when Ignition refused something, skipping fields
 		// Ignition already flagged.
 		if cfg.Ignition.Version != "" {
-			out.Ignition = cfg
+			out.Ignition = clipLists(cfg)
 			var flagged map[string]bool
 			for _, p := range ps.Errors() {
 				if flagged == nil {
@@ -245,6 +245,26 @@ func (l *loader) loadMachineConfig(c objCtx, js []byte, doc3 *mcDoc3) {
 		return
 	}
 	l.repo.MachineConfigs = append(l.repo.MachineConfigs, Source[MachineConfig]{File: c.file, Doc: c.doc, Item: c.item, Object: out})
+}
+
+// clipLists gives cfg's entry lists no spare capacity: the JSON decoder
+// grows them by doubling (a third of a three-file MachineConfig's list
+// unused), and a loaded config is held as long as its Repo.
+func clipLists(cfg ign3types.Config) ign3types.Config {
+	cfg.Storage.Files = exactCap(cfg.Storage.Files)
+	cfg.Storage.Directories = exactCap(cfg.Storage.Directories)
+	cfg.Storage.Links = exactCap(cfg.Storage.Links)
+	cfg.Systemd.Units = exactCap(cfg.Systemd.Units)
+	return cfg
+}
+
+// exactCap is s, copied to a list of its own length when it has spare
+// capacity (the entries, and the pointers in them, are shared).
+func exactCap[T any](s []T) []T {
+	if cap(s) == len(s) {
+		return s
+	}
+	return append(make([]T, 0, len(s)), s...)
 }
 
 func emptyIgnition() ign3types.Config {

@@ -24,8 +24,8 @@ import (
 // sequential fold.
 func foldIgnition(cfgs []*ign3types.Config) ign3types.Config {
 	var acc accumulator
-	// Sized for every entry once: the lists are what the rendered config
-	// keeps, so they grow without copies and waste no capacity.
+	// Sized for every entry once, so they grow without copies (result
+	// drops what merged entries left unused).
 	var nFiles, nDirs, nLinks, nUnits int
 	for _, c := range cfgs {
 		nFiles += len(c.Storage.Files)
@@ -150,15 +150,17 @@ func (a *accumulator) move(path string) {
 func (a *accumulator) result() ign3types.Config {
 	out := a.rest
 	out.Ignition.Version = api.IgnitionVersion
-	out.Storage.Files = keepLive(a.files, kindFile, a.dead)
+	// Entries merged into earlier ones, or moved, leave room in the lists
+	// sized for every entry: the rendered config is held, so it keeps none.
+	out.Storage.Files = exactCap(keepLive(a.files, kindFile, a.dead))
 	for i := range out.Storage.Files {
 		if c := out.Storage.Files[i].Contents.Compression; c != nil && *c == "" {
 			out.Storage.Files[i].Contents.Compression = nil
 		}
 	}
-	out.Storage.Directories = keepLive(a.dirs, kindDir, a.dead)
-	out.Storage.Links = keepLive(a.links, kindLink, a.dead)
-	out.Systemd.Units = a.units
+	out.Storage.Directories = exactCap(keepLive(a.dirs, kindDir, a.dead))
+	out.Storage.Links = exactCap(keepLive(a.links, kindLink, a.dead))
+	out.Systemd.Units = exactCap(a.units)
 	return out
 }
 
