@@ -98,3 +98,24 @@ func (l *loader) warnUnselected() {
 			Message: fmt.Sprintf("MachineConfig %s (%s) is selected by no pool: it renders nowhere", mc.Object.Name, what)})
 	}
 }
+
+// DefaultPools returns OpenShift's built-in master and worker pools as MCO's
+// manifests define them.
+func DefaultPools() []api.MachineConfigPool {
+	mk := func(role string) api.MachineConfigPool {
+		return api.MachineConfigPool{
+			TypeMeta: metav1.TypeMeta{APIVersion: api.MachineConfigGroupVersion, Kind: api.KindMachineConfigPool},
+			// The labels MCO's built-in pools carry: KubeletConfig and
+			// ContainerRuntimeConfig selectors match them.
+			ObjectMeta: metav1.ObjectMeta{Name: role, Labels: map[string]string{
+				"machineconfiguration.openshift.io/mco-built-in":           "",
+				"pools.operator.machineconfiguration.openshift.io/" + role: "",
+			}},
+			Spec: api.MachineConfigPoolSpec{
+				MachineConfigSelector: &metav1.LabelSelector{MatchLabels: map[string]string{api.RoleLabel: role}},
+				NodeSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{api.NodeRoleLabelPrefix + role: ""}},
+			},
+		}
+	}
+	return []api.MachineConfigPool{mk(api.PoolMaster), mk(api.PoolWorker)}
+}

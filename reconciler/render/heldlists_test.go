@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -9,7 +10,8 @@ import (
 // TestHeldListsHaveNoSpareCapacity: what a Repo and a RenderResult hold
 // for as long as they live (the loaded MachineConfigs' entry lists, the
 // rendered configs' lists) has no room left unused, whether the JSON
-// decoder grew a list or merged entries left part of the fold's.
+// decoder grew a list or merged entries left part of the fold's, and
+// MachineConfigs with equal labels hold one map.
 func TestHeldListsHaveNoSpareCapacity(t *testing.T) {
 	var y strings.Builder
 	for i := 0; i < 3; i++ {
@@ -36,6 +38,12 @@ func TestHeldListsHaveNoSpareCapacity(t *testing.T) {
 		c := mc.Object.Ignition
 		if f, u := c.Storage.Files, c.Systemd.Units; cap(f) != len(f) || cap(u) != len(u) {
 			t.Errorf("%s: files %d of capacity %d, units %d of capacity %d; want no spare capacity", mc.Object.Name, len(f), cap(f), len(u), cap(u))
+		}
+	}
+	labels := reflect.ValueOf(repo.MachineConfigs[0].Object.Labels).Pointer()
+	for _, mc := range repo.MachineConfigs[1:] {
+		if reflect.ValueOf(mc.Object.Labels).Pointer() != labels {
+			t.Errorf("%s: labels %v in a map of their own; want the map of %s's equal labels", mc.Object.Name, mc.Object.Labels, repo.MachineConfigs[0].Object.Name)
 		}
 	}
 	res, ps := RenderAll(repo, RenderOptions{})

@@ -244,6 +244,7 @@ func (l *loader) loadMachineConfig(c objCtx, js []byte, doc3 *mcDoc3) {
 	if c.hadErrors {
 		return
 	}
+	l.shared.share(&out.TypeMeta, &out.ObjectMeta)
 	l.repo.MachineConfigs = append(l.repo.MachineConfigs, Source[MachineConfig]{File: c.file, Doc: c.doc, Item: c.item, Object: out})
 }
 

@@ -12,7 +12,6 @@ import (
 	"testing/fstest"
 
 	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"stoker.dev/stoker/api"
@@ -40,7 +39,9 @@ type MachineConfig struct {
 	Ignition ign3types.Config
 }
 
-// Repo is everything loaded from a config repo directory.
+// Repo is everything loaded from a config repo directory. It is
+// read-only: MachineConfigs with equal labels (or annotations) share one
+// map.
 type Repo struct {
 	// MachineConfigs sorted by name.
 	MachineConfigs []Source[MachineConfig]
@@ -93,27 +94,6 @@ func (o LoadOptions) validation() api.ValidationOptions {
 		return *o.Validation
 	}
 	return api.DefaultValidationOptions()
-}
-
-// DefaultPools returns OpenShift's built-in master and worker pools as MCO's
-// manifests define them.
-func DefaultPools() []api.MachineConfigPool {
-	mk := func(role string) api.MachineConfigPool {
-		return api.MachineConfigPool{
-			TypeMeta: metav1.TypeMeta{APIVersion: api.MachineConfigGroupVersion, Kind: api.KindMachineConfigPool},
-			// The labels MCO's built-in pools carry: KubeletConfig and
-			// ContainerRuntimeConfig selectors match them.
-			ObjectMeta: metav1.ObjectMeta{Name: role, Labels: map[string]string{
-				"machineconfiguration.openshift.io/mco-built-in":           "",
-				"pools.operator.machineconfiguration.openshift.io/" + role: "",
-			}},
-			Spec: api.MachineConfigPoolSpec{
-				MachineConfigSelector: &metav1.LabelSelector{MatchLabels: map[string]string{api.RoleLabel: role}},
-				NodeSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{api.NodeRoleLabelPrefix + role: ""}},
-			},
-		}
-	}
-	return []api.MachineConfigPool{mk(api.PoolMaster), mk(api.PoolWorker)}
 }
 
 // Load reads every *.yaml and *.yml file under dir in fsys (skipping hidden
@@ -204,7 +184,8 @@ type loader struct {
 	// configurations counts MachineConfiguration objects named cluster.
 	configurationFile string
 	// gen collects the objects reconciler/generate expands.
-	gen generate.Input
+	gen    generate.Input
+	shared sharedMeta // the label and annotation maps MachineConfigs share
 }
 
 func (l *loader) add(ps ...api.Problem) { l.problems = append(l.problems, ps...) }
