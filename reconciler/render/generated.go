@@ -115,7 +115,7 @@ func (l *loader) generateMachineConfigs() {
 		}
 		gp := generate.Pool{Name: pool.Name, Labels: pool.Labels, Annotations: pool.Annotations}
 		for _, s := range selected {
-			gp.Base = append(gp.Base, generate.Base{Name: s.Object.Name, Config: s.Object.Ignition})
+			gp.Base = append(gp.Base, generate.Base{Name: s.Object.Name, Config: s.Object.Ignition.Config()})
 		}
 		in.Pools = append(in.Pools, gp)
 	}
@@ -145,7 +145,7 @@ func (l *loader) generateMachineConfigs() {
 		if len(vps.Errors()) > 0 {
 			continue
 		}
-		r.MachineConfigs = append(r.MachineConfigs, Source[MachineConfig]{File: file, Doc: -1, Item: -1, Object: MachineConfig{MachineConfig: g.MachineConfig, Ignition: g.Ignition}})
+		r.MachineConfigs = append(r.MachineConfigs, Source[MachineConfig]{File: file, Doc: -1, Item: -1, Object: MachineConfig{MachineConfig: g.MachineConfig, Ignition: NewIgnition(g.Ignition)}})
 	}
 	sort.SliceStable(r.MachineConfigs, func(i, j int) bool { return r.MachineConfigs[i].Object.Name < r.MachineConfigs[j].Object.Name })
 }

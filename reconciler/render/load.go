@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing/fstest"
 
-	ign3types "github.com/coreos/ignition/v2/config/v3_5/types"
 	"sigs.k8s.io/yaml"
 
 	"stoker.dev/stoker/api"
@@ -32,11 +31,11 @@ type Source[T any] struct {
 }
 
 // MachineConfig is a loaded MachineConfig with its Ignition config parsed
-// and normalised to spec 3.5 (the zero config when it has none); the raw
-// Spec.Config is not kept.
+// and normalised to spec 3.5 (the zero config when it has none; see
+// Ignition.Config); the raw Spec.Config is not kept.
 type MachineConfig struct {
 	api.MachineConfig
-	Ignition ign3types.Config
+	Ignition Ignition
 }
 
 // Repo is everything loaded from a config repo directory. It is

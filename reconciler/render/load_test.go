@@ -54,7 +54,7 @@ func TestLoad(t *testing.T) {
 		{name: "ignition 2.2 converted",
 			files: map[string]string{"a.yaml": mc("50-a", "worker", "  config:\n    ignition: {version: 2.2.0}\n    storage:\n      files:\n      - filesystem: root\n        path: /etc/a\n        mode: 0600\n        contents: {source: 'data:,a', verification: {}}\n    systemd:\n      units:\n      - name: a.service\n        enabled: true\n        contents: \"[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n\"\n")},
 			check: func(t *testing.T, r *Repo) {
-				cfg := r.MachineConfigs[0].Object.Ignition
+				cfg := r.MachineConfigs[0].Object.Ignition.Config()
 				if cfg.Ignition.Version != "3.5.0" || cfg.Storage.Files[0].Path != "/etc/a" || *cfg.Storage.Files[0].Mode != 0o600 || cfg.Systemd.Units[0].Name != "a.service" {
 					t.Fatalf("got %+v", cfg)
 				}

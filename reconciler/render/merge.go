@@ -22,7 +22,7 @@ import (
 // kernel arguments, disks...) is folded with Ignition's merge only when a
 // config has any. TestFoldMatchesSequentialMerge holds this to the
 // sequential fold.
-func foldIgnition(cfgs []*ign3types.Config) ign3types.Config {
+func foldIgnition(cfgs []*Ignition) ign3types.Config {
 	var acc accumulator
 	// Sized for every entry once, so they grow without copies (result
 	// drops what merged entries left unused).
@@ -80,7 +80,7 @@ type accumulator struct {
 	rest   ign3types.Config
 }
 
-func (a *accumulator) add(c *ign3types.Config) {
+func (a *accumulator) add(c *Ignition) {
 	for _, f := range c.Storage.Files {
 		if f.Contents.Source != nil && f.Contents.Compression == nil {
 			f.Contents.Compression = new(string)
@@ -123,10 +123,11 @@ func (a *accumulator) add(c *ign3types.Config) {
 		a.unitAt[u.Name] = len(a.units)
 		a.units = append(a.units, u)
 	}
-	rest := *c
+	if c.rest == nil {
+		return
+	}
+	rest := *c.rest
 	rest.Ignition.Version = ""
-	rest.Storage.Files, rest.Storage.Directories, rest.Storage.Links = nil, nil, nil
-	rest.Systemd.Units = nil
 	if !restIsEmpty(rest) {
 		rest.Ignition.Version = api.IgnitionVersion
 		merged, _ := merge.MergeStructTranscribe(a.rest, rest)

@@ -46,9 +46,14 @@ func sequentialFold(cfgs []ign3types.Config) ign3types.Config {
 func assertSameFold(t *testing.T, what string, cfgs []ign3types.Config) {
 	t.Helper()
 	a, _ := json.Marshal(sequentialFold(cfgs))
-	ptrs := make([]*ign3types.Config, len(cfgs))
+	held := make([]Ignition, len(cfgs))
+	ptrs := make([]*Ignition, len(cfgs))
 	for i := range cfgs {
-		ptrs[i] = &cfgs[i]
+		held[i] = NewIgnition(cfgs[i])
+		if back := held[i].Config(); !reflect.DeepEqual(back, cfgs[i]) {
+			t.Fatalf("%s: config %d held as a Repo does comes back different:\nheld %+v\nback %+v", what, i, cfgs[i], back)
+		}
+		ptrs[i] = &held[i]
 	}
 	b, _ := json.Marshal(foldIgnition(ptrs))
 	if !bytes.Equal(a, b) {
@@ -67,7 +72,7 @@ func TestFoldMatchesSequentialMerge(t *testing.T) {
 	for name, data := range corpusFiles(t, "valid") {
 		repo, _ := LoadBytes(name, data, LoadOptions{})
 		for _, mc := range repo.MachineConfigs {
-			byName[mc.Object.Name] = mc.Object.Ignition
+			byName[mc.Object.Name] = mc.Object.Ignition.Config()
 			names = append(names, mc.Object.Name)
 		}
 	}
@@ -91,7 +96,7 @@ func TestFoldMatchesSequentialMerge(t *testing.T) {
 				sel, _ := SelectMachineConfigs(pool.Object, repo.MachineConfigs)
 				var list []ign3types.Config
 				for _, s := range sel {
-					list = append(list, s.Object.Ignition)
+					list = append(list, s.Object.Ignition.Config())
 				}
 				assertSameFold(t, e.Name()+"/"+pool.Object.Name, list)
 			}

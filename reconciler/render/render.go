@@ -116,9 +116,9 @@ func Merge(mcs []MachineConfig) (*api.Rendered, error) {
 
 // mergeMachineConfigs is Merge of MachineConfigs held elsewhere.
 func mergeMachineConfigs(mcs []*MachineConfig) (*api.Rendered, error) {
-	cfgs := make([]*ign3types.Config, 0, len(mcs))
+	cfgs := make([]*Ignition, 0, len(mcs))
 	for _, mc := range mcs {
-		if mc.Ignition.Ignition.Version != "" {
+		if mc.Ignition.Version() != "" {
 			cfgs = append(cfgs, &mc.Ignition)
 		}
 	}
@@ -221,13 +221,13 @@ func attribute(cfg ign3types.Config, fld string, mcs []*Source[MachineConfig]) s
 	}
 	i, _ := strconv.Atoi(m[2])
 	key := ""
-	var has func(c ign3types.Config) bool
+	var has func(c *Ignition) bool
 	switch m[1] {
 	case "storage.files":
 		if i < len(cfg.Storage.Files) {
 			key = cfg.Storage.Files[i].Path
 		}
-		has = func(c ign3types.Config) bool {
+		has = func(c *Ignition) bool {
 			for _, f := range c.Storage.Files {
 				if f.Path == key {
 					return true
@@ -239,7 +239,7 @@ func attribute(cfg ign3types.Config, fld string, mcs []*Source[MachineConfig]) s
 		if i < len(cfg.Storage.Directories) {
 			key = cfg.Storage.Directories[i].Path
 		}
-		has = func(c ign3types.Config) bool {
+		has = func(c *Ignition) bool {
 			for _, f := range c.Storage.Directories {
 				if f.Path == key {
 					return true
@@ -251,7 +251,7 @@ func attribute(cfg ign3types.Config, fld string, mcs []*Source[MachineConfig]) s
 		if i < len(cfg.Storage.Links) {
 			key = cfg.Storage.Links[i].Path
 		}
-		has = func(c ign3types.Config) bool {
+		has = func(c *Ignition) bool {
 			for _, f := range c.Storage.Links {
 				if f.Path == key {
 					return true
@@ -263,7 +263,7 @@ func attribute(cfg ign3types.Config, fld string, mcs []*Source[MachineConfig]) s
 		if i < len(cfg.Systemd.Units) {
 			key = cfg.Systemd.Units[i].Name
 		}
-		has = func(c ign3types.Config) bool {
+		has = func(c *Ignition) bool {
 			for _, u := range c.Systemd.Units {
 				if u.Name == key {
 					return true
@@ -276,7 +276,7 @@ func attribute(cfg ign3types.Config, fld string, mcs []*Source[MachineConfig]) s
 		return ""
 	}
 	for j := len(mcs) - 1; j >= 0; j-- {
-		if has(mcs[j].Object.Ignition) {
+		if has(&mcs[j].Object.Ignition) {
 			return mcs[j].File
 		}
 	}
@@ -376,7 +376,7 @@ func largestContributors(mcs []*Source[MachineConfig], n int) (file, desc string
 	}
 	var cs []contrib
 	for _, mc := range mcs {
-		b, _ := json.Marshal(mc.Object.Ignition)
+		b, _ := json.Marshal(mc.Object.Ignition.Config())
 		size := len(b)
 		for _, k := range mc.Object.Spec.KernelArguments {
 			size += len(k) + 3
