@@ -135,7 +135,7 @@ func (h *Hub) previewFiles(ctx context.Context, branch, commit string) (map[stri
 	} else {
 		policy := l.repo.DisruptionPolicy()
 		for _, pool := range l.repo.Pools {
-			pr, ps := render.RenderPool(pool, l.repo.MachineConfigs, render.RenderOptions{Validation: h.cfg.Load.Validation})
+			pr, ps := render.RenderPool(pool, l.repo.MachineConfigs, l.repo.RenderOptions(render.RenderOptions{Validation: h.cfg.Load.Validation}))
 			if errs := ps.Errors(); len(errs) > 0 || pr == nil {
 				problems = append(problems, errs...)
 				continue

@@ -188,7 +188,7 @@ func (h *Hub) logWarnings(ps api.Problems, branch string) {
 // renderPool renders one pool from the MachineConfigs of src (the pool's
 // source branch) and builds its status-branch target.
 func (h *Hub) renderPool(pool render.Source[api.MachineConfigPool], src *render.Repo, branch, commit string) (*renderedPool, api.Problems) {
-	pr, ps := render.RenderPool(pool, src.MachineConfigs, render.RenderOptions{Validation: h.cfg.Load.Validation})
+	pr, ps := render.RenderPool(pool, src.MachineConfigs, src.RenderOptions(render.RenderOptions{Validation: h.cfg.Load.Validation}))
 	if len(ps.Errors()) > 0 || pr == nil {
 		return nil, ps
 	}

@@ -283,17 +283,27 @@ func attribute(cfg ign3types.Config, fld string, mcs []*Source[MachineConfig]) s
 	return ""
 }
 
+// RenderOptions returns opts with the repo's decoded-size cache (unless
+// opts already carries one), for rendering the repo's own MachineConfigs
+// with RenderPool: their data URLs were decoded once by Load, and the
+// render's size check reads their sizes from the cache instead of
+// decoding (and gunzipping) every file of every pool again.
+func (r *Repo) RenderOptions(opts RenderOptions) RenderOptions {
+	if opts.Validation == nil || opts.Validation.Sizes == nil {
+		v := opts.validation()
+		v.Sizes = r.sizes
+		opts.Validation = &v
+	}
+	return opts
+}
+
 // RenderAll renders every pool of repo from the repo's own MachineConfigs.
 // A repo with errors renders nothing: there is no half-good render. The
 // problems returned include warnings of pools that rendered.
 func RenderAll(repo *Repo, opts RenderOptions) (*RenderResult, api.Problems) {
 	var ps api.Problems
 	res := &RenderResult{Disruption: repo.DisruptionPolicy()}
-	if opts.Validation == nil || opts.Validation.Sizes == nil {
-		v := opts.validation()
-		v.Sizes = repo.sizes
-		opts.Validation = &v
-	}
+	opts = repo.RenderOptions(opts)
 	for _, pool := range repo.Pools {
 		pr, pps := RenderPool(pool, repo.MachineConfigs, opts)
 		ps = append(ps, pps...)

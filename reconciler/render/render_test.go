@@ -277,3 +277,36 @@ func keys(m map[string]string) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// TestRenderOptionsUseLoadSizes: RenderPool given repo.RenderOptions reads
+// each file's decoded size from what Load measured instead of decoding
+// the data URL again (the hub renders every pool at each config change).
+// The test makes the cache claim the one file is over the node's limit on
+// a rendered config's decoded contents: only a render that consults the
+// cache refuses the pool.
+func TestRenderOptionsUseLoadSizes(t *testing.T) {
+	repo, ps := load(t, map[string]string{"a.yaml": filesMC("10-a", "worker", file("/etc/a", "small", ""))}, LoadOptions{})
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	worker := *repo.Pool("worker")
+	if _, ps := RenderPool(worker, repo.MachineConfigs, RenderOptions{}); len(ps) > 0 {
+		t.Fatalf("without the cache: %v", ps)
+	}
+	src := repo.MachineConfigs[0].Object.Ignition.Storage.Files[0].Contents.Source
+	if _, ok := repo.sizes[src]; !ok || len(repo.sizes) != 1 {
+		t.Fatalf("Load cached %d sizes, not the one of /etc/a", len(repo.sizes))
+	}
+	limit := int64(api.DefaultMaxConfigBytes)
+	repo.sizes[src] = (limit + 1) << 2 // uncompressed: code 0
+	_, ps = RenderPool(worker, repo.MachineConfigs, repo.RenderOptions(RenderOptions{}))
+	if len(ps.Errors()) == 0 {
+		t.Fatal("render with the repo's cache did not use it")
+	}
+	t.Logf("refused as the cache says: %v", ps.Errors()[0])
+	own := api.DefaultValidationOptions()
+	own.Sizes = api.SizeCache{}
+	if got := repo.RenderOptions(RenderOptions{Validation: &own}); got.Validation.Sizes == nil || len(got.Validation.Sizes) != 0 {
+		t.Fatal("RenderOptions replaced the caller's own cache")
+	}
+}

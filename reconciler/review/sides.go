@@ -90,7 +90,7 @@ func (s *sideRenderer) render(ctx context.Context, name string) (*api.Rendered, 
 		}
 		src = r
 	}
-	pr, ps := render.RenderPool(*pool, src.MachineConfigs, render.RenderOptions{})
+	pr, ps := render.RenderPool(*pool, src.MachineConfigs, src.RenderOptions(render.RenderOptions{}))
 	if errs := ps.Errors(); len(errs) > 0 || pr == nil {
 		return nil, nil, "", errs, nil
 	}
