@@ -169,8 +169,11 @@ func (h *Hub) Reconcile(ctx context.Context) (Result, error) {
 
 func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	res := Result{Errors: map[string]api.Problems{}}
+	ph := newPhases(h.cfg.Now)
+	defer ph.log(h.cfg.Log, &res)
 	// Step 1: check refs (one ls-remote per repo; no fetch).
 	rf, err := h.checkRefs(ctx)
+	ph.mark("check")
 	if err != nil {
 		return res, err
 	}
@@ -193,11 +196,14 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 		return res, nil
 	}
 	// Step 2: fetch what moved.
+	ph.moved = h.movedReports(rf)
 	if err := h.fetch(ctx, rf); err != nil {
 		return res, err
 	}
+	ph.mark("fetch")
 	// Step 3: load, validate and render every pool.
 	rs, err := h.render(ctx, rf)
+	ph.mark("render")
 	if err != nil {
 		return res, err
 	}
@@ -209,6 +215,7 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	}
 	// Step 4: read node reports.
 	reports, err := h.readReports(ctx, rf)
+	ph.mark("reports")
 	if err != nil {
 		return res, err
 	}
@@ -240,6 +247,7 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	plan.layout = h.chooseStatusLayout(reports, h.agentInfos(rf, reports),
 		func(r *api.Report) bool { return h.unreachable(r, now) })
 	res.Steps = plan.steps
+	ph.mark("plan")
 	// Render errors per pool, the default branch's included: those are
 	// every pool's (no pool renders).
 	for name, pf := range plan.fleetPools {
@@ -249,6 +257,7 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	}
 	// Step 6: write stoker/status (desired).
 	commit, err := h.writeStatus(ctx, rf, rs, cur, plan)
+	ph.mark("status")
 	if err != nil {
 		return res, err
 	}
@@ -260,6 +269,7 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 	}
 	// Step 7: write stoker/fleet (observed).
 	commit, err = h.writeFleet(ctx, rf, rs, plan, prevFleet)
+	ph.mark("fleet")
 	if err != nil {
 		return res, err
 	}

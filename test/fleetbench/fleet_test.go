@@ -6,6 +6,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand"
 	"net"
@@ -39,6 +40,7 @@ var (
 	heartbeat   = flag.Duration("heartbeat", 0, "agent heartbeat (0: the agent's default)")
 	sampleEvery = flag.Int("sample-every", 0, "every k-th agent talks through a byte-counting proxy (0: about 20 sampled)")
 	sharedRepo  = flag.Bool("shared-repo", false, "reports in the polled repository (--reports-repo = --repo), not in their own")
+	keep        = flag.String("keep", "", "write the hub's log (debug) and the agents' log there, kept after the run")
 )
 
 // batches is the rollout's step count: examples-repo's worker pool has
@@ -61,6 +63,8 @@ type fleet struct {
 	started  atomic.Int64
 	lastSeen *fleetview.FleetView
 	lastHead string
+	events   *events
+	agentLog io.Writer
 }
 
 func TestFleet(t *testing.T) {
@@ -87,7 +91,16 @@ func TestFleet(t *testing.T) {
 	t.Logf("nodes %d, agent interval %s, hub interval %s, ramp %s, heartbeat %s, %s, every %d-th agent through a counting proxy; bound %d × (interval + 2s) = %s",
 		n, *interval, *hubInterval, *ramp, orDefault(*heartbeat), layout, every, batches, bound)
 
-	f := &fleet{t: t, dir: t.TempDir()}
+	f := &fleet{t: t, dir: t.TempDir(), events: newEvents(), agentLog: io.Discard}
+	if *keep != "" {
+		lf, err := os.Create(keepFile(f.dir, "agents.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { lf.Close() })
+		f.agentLog = lf
+		t.Logf("logs kept in %s (hub.log, agents.log)", *keep)
+	}
 	f.startGit()
 	f.startHub(bin)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -137,6 +150,7 @@ func TestFleet(t *testing.T) {
 
 	// Rollout: one MachineConfig change to the worker pool.
 	before := f.workerConfig()
+	f.events.reset()
 	pushed := time.Now()
 	r0 := f.sample()
 	f.files["machineconfigs/50-infra-motd.yaml"] = strings.ReplaceAll(f.files["machineconfigs/50-infra-motd.yaml"], "infra%20node.", "infra%20node%20(rollout).")
@@ -158,6 +172,8 @@ func TestFleet(t *testing.T) {
 	f.reportWindow("rollout", r0, r1, n)
 	t.Logf("machine load average (1 min): %s at the push, %s at the end", r0.load, r1.load)
 	f.reportSteps(pushed)
+	f.events.report(t, "rollout", pushed)
+	hubPhases(t, keepFile(f.dir, "hub.log"), pushed, 3*time.Second)
 	rss, hwm := memKiB(f.hub.Process.Pid)
 	t.Logf("hub memory after rollout: RSS %s, peak %s, Go heap in use %s", mib(rss), mib(hwm), mib(int64(r1.metrics["go_memstats_heap_inuse_bytes"]/1024)))
 	if took > bound && ok {
@@ -284,7 +300,7 @@ func (f *fleet) startHub(bin string) {
 	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	f.metrics = "http://" + listen + "/metrics"
 	args := []string{"hub", "--repo", "git://" + f.hubPx.addr() + "/config.git", "--interval", hubInterval.String(),
-		"--work-dir", filepath.Join(f.dir, "hub"), "--listen", listen}
+		"--work-dir", filepath.Join(f.dir, "hub"), "--listen", listen, "--log-level", "debug"}
 	// stoker hub requires --reports-repo; the config repo's URL keeps
 	// the reports there (-shared-repo).
 	reports := "git://" + f.hubPx.addr() + "/reports.git"
@@ -293,7 +309,7 @@ func (f *fleet) startHub(bin string) {
 	}
 	args = append(args, "--reports-repo", reports)
 	f.hub = exec.Command(bin, args...)
-	logf, err := os.Create(filepath.Join(f.dir, "hub.log"))
+	logf, err := os.Create(keepFile(f.dir, "hub.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +337,8 @@ func (f *fleet) agentOptions(i int, url string) agent.Options {
 	}
 	return agent.Options{RepoURL: url, ReportsRepoURL: reports, Node: name, Root: root, StateDir: filepath.Join(f.dir, "nodes", name, "state"),
 		Labels: map[string]string{"node-role.kubernetes.io/worker": ""}, Interval: *interval, Heartbeat: *heartbeat,
-		StartSpread: *interval, Reboot: "simulate", Drain: "none", OSBackend: "none", DriftInterval: time.Hour, NoInotify: true, Version: "fleetbench"}
+		StartSpread: *interval, Reboot: "simulate", Drain: "none", OSBackend: "none", DriftInterval: time.Hour, NoInotify: true, Version: "fleetbench",
+		Log: f.events.logger(f.agentLog)}
 }
 
 // waitFleet polls stoker/fleet (a ref check every 2 s, a fetch only when
@@ -458,7 +475,7 @@ func (f *fleet) reportWindow(what string, s0, s1 sample, n int) {
 // reportSteps logs the hub's rollout steps after since, from its log:
 // when each was written and how many nodes it advanced.
 func (f *fleet) reportSteps(since time.Time) {
-	data, err := os.ReadFile(filepath.Join(f.dir, "hub.log"))
+	data, err := os.ReadFile(keepFile(f.dir, "hub.log"))
 	if err != nil {
 		f.t.Logf("hub log: %v", err)
 		return
