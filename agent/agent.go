@@ -626,8 +626,19 @@ func (a *agent) refresh(ctx context.Context) error {
 	if a.want != nil && a.want.head == head {
 		return nil
 	}
-	if _, err := a.status.Fetch(ctx, api.StatusBranch); err != nil {
+	// The fetch takes the branch as the check just saw it, without a ref
+	// check of its own; when the hub pushed again in between it brings
+	// the newer head, which is then the one read (a first, depth-1 fetch
+	// holds only that commit).
+	got, err := gitsource.FetchChecked(ctx, a.status, map[string]string{api.StatusBranch: head}, api.StatusBranch)
+	if err != nil {
 		return fmt.Errorf("fetch %s: %w", api.StatusBranch, err)
+	}
+	if h := got[api.StatusBranch]; h != "" && h != head {
+		head = h
+		if a.want != nil && a.want.head == head {
+			return nil
+		}
 	}
 	a.crash("fetched")
 	if a.hubKeys != nil {

@@ -23,12 +23,16 @@ import (
 // Update and never wait for Git: a goroutine (Run) commits the latest
 // wanted report when it differs from the last one pushed, or when the
 // heartbeat is due, retrying with backoff; a compare-and-swap conflict
-// re-reads the branch head.
+// re-reads the branch head. A Working report is pushed once it has been
+// wanted for the settle time (ReporterOptions.Settle): an update that
+// ends within it pushes only its outcome (Done or Degraded), one push
+// instead of two; Flush (before a reboot, at shutdown) pushes at once.
 type Reporter struct {
 	repo      gitsource.Repo
 	node      string
 	branch    string
 	heartbeat time.Duration
+	settle    time.Duration
 	backoff   wait.Backoff
 	annotator nodeops.NodeAnnotator
 	now       func() time.Time
@@ -40,6 +44,8 @@ type Reporter struct {
 	pushMu sync.Mutex
 	mu     sync.Mutex
 	want   api.Report
+	// wantAt is when want's state last changed (monotonic clock).
+	wantAt time.Time
 	pushed *api.Report // last report known to be on the branch
 	head   string      // branch head pushed is at; "" unknown or absent
 	loaded bool        // pushed/head were read from the branch
@@ -52,6 +58,10 @@ type ReporterOptions struct {
 	Node string
 	// Heartbeat rewrites an unchanged report this often; 0 means 10m.
 	Heartbeat time.Duration
+	// Settle is how long a Working report waits before Run pushes it, so
+	// a quick update pushes its outcome only; 0 means DefaultReportSettle,
+	// a negative value pushes at once.
+	Settle time.Duration
 	// Backoff paces retries after a failed push (with jitter, so a fleet
 	// does not push in lockstep after an outage); a zero Duration means
 	// 1s doubling up to a minute.
@@ -74,8 +84,11 @@ func NewReporter(o ReporterOptions) *Reporter {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Settle == 0 {
+		o.Settle = DefaultReportSettle
+	}
 	return &Reporter{repo: o.Repo, node: o.Node, branch: api.ReportsBranch(o.Node),
-		heartbeat: o.Heartbeat, backoff: o.Backoff, annotator: o.Annotator, now: o.Now,
+		heartbeat: o.Heartbeat, settle: o.Settle, backoff: o.Backoff, annotator: o.Annotator, now: o.Now,
 		log: o.Log, want: api.Report{Node: o.Node}, kick: make(chan struct{}, 1)}
 }
 
@@ -89,6 +102,9 @@ func (r *Reporter) Update(fn func(*api.Report)) {
 	r.want.Node = r.node
 	if r.want.State != before || r.want.Since.IsZero() {
 		r.want.Since = r.now().UTC().Truncate(time.Second)
+	}
+	if r.want.State != before {
+		r.wantAt = time.Now()
 	}
 	changed := r.pushed == nil || !sameReport(r.want, *r.pushed)
 	r.mu.Unlock()
@@ -121,10 +137,37 @@ func sameReport(a, b api.Report) bool {
 	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
+// DefaultReportSettle is ReporterOptions.Settle's default. An update that
+// needs no reboot (files, a unit restart) takes well under it, so during
+// a rollout each node pushes one report, not Working and then Done: at
+// 1,000 report branches a push costs the Git server about 50 ms and the
+// agent as much (docs/scale.md).
+const DefaultReportSettle = 2 * time.Second
+
+// settling is how much longer the wanted report waits before Run pushes
+// it: a Working report not yet wanted for the settle time.
+func (r *Reporter) settling() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.settle <= 0 || r.want.State != api.StateWorking || (r.pushed != nil && r.pushed.State == api.StateWorking) {
+		return 0
+	}
+	return r.settle - time.Since(r.wantAt)
+}
+
 // Run pushes until ctx ends, backing off (with jitter) after failures.
 func (r *Reporter) Run(ctx context.Context) {
 	backoff := r.backoff
 	for {
+		if d := r.settling(); d > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.kick:
+			case <-time.After(d):
+			}
+			continue
+		}
 		var wait <-chan time.Time
 		due, err := r.pushOnce(ctx)
 		switch {

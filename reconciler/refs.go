@@ -104,7 +104,10 @@ func (h *Hub) fetch(ctx context.Context, rf refs) error {
 		}
 	}
 	sort.Strings(cfgBranches)
-	if _, err := h.cfg.Config.Fetch(ctx, cfgBranches...); err != nil {
+	// Every fetch takes the refs the check step just saw: no second ref
+	// check per repository (with reports in the polled repository, or
+	// many report branches, each check is the whole advertisement).
+	if _, err := gitsource.FetchChecked(ctx, h.cfg.Config, rf.config, cfgBranches...); err != nil {
 		return fmt.Errorf("fetch %s: %w", strings.Join(cfgBranches, ", "), err)
 	}
 	var hub []string
@@ -115,19 +118,22 @@ func (h *Hub) fetch(ctx context.Context, rf refs) error {
 		hub = append(hub, api.FleetBranch)
 	}
 	if len(hub) > 0 {
-		if _, err := h.cfg.Status.Fetch(ctx, hub...); err != nil {
+		seen := map[string]string{api.StatusBranch: rf.status, api.FleetBranch: rf.fleet}
+		if _, err := gitsource.FetchChecked(ctx, h.cfg.Status, seen, hub...); err != nil {
 			return fmt.Errorf("fetch %s: %w", strings.Join(hub, ", "), err)
 		}
 	}
 	var reps []string
+	seen := map[string]string{}
 	for node, c := range rf.reports {
 		if _, ok := h.reportCache[c]; !ok {
 			reps = append(reps, api.ReportsBranch(node))
+			seen[api.ReportsBranch(node)] = c
 		}
 	}
 	if len(reps) > 0 {
 		sort.Strings(reps)
-		if _, err := h.cfg.Reports.Fetch(ctx, reps...); err != nil {
+		if _, err := gitsource.FetchChecked(ctx, h.cfg.Reports, seen, reps...); err != nil {
 			return fmt.Errorf("fetch %d report branches: %w", len(reps), err)
 		}
 	}
