@@ -125,16 +125,27 @@ func (h *Hub) fetch(ctx context.Context, rf refs) error {
 	}
 	var reps []string
 	seen := map[string]string{}
+	nodes := map[string]string{} // report branch -> node
 	for node, c := range rf.reports {
 		if _, ok := h.reportCache[c]; !ok {
-			reps = append(reps, api.ReportsBranch(node))
-			seen[api.ReportsBranch(node)] = c
+			b := api.ReportsBranch(node)
+			reps = append(reps, b)
+			seen[b], nodes[b] = c, node
 		}
 	}
 	if len(reps) > 0 {
 		sort.Strings(reps)
-		if _, err := gitsource.FetchChecked(ctx, h.cfg.Reports, seen, reps...); err != nil {
+		got, err := gitsource.FetchChecked(ctx, h.cfg.Reports, seen, reps...)
+		if err != nil {
 			return fmt.Errorf("fetch %d report branches: %w", len(reps), err)
+		}
+		// An agent that pushed again since the check: its branch's first
+		// fetch is one commit deep and holds only the newer report, which
+		// is the one read (rf.reports is the caller's map).
+		for b, c := range got {
+			if node, ok := nodes[b]; ok && c != "" {
+				rf.reports[node] = c
+			}
 		}
 	}
 	return nil
