@@ -22,7 +22,7 @@ func TestReportMovedBetweenCheckAndFetch(t *testing.T) {
 	}
 	checked := rf.reports["w-0"]
 	e.report("w-0", api.StateDegraded, "")
-	if err := e.hub.fetch(ctx, rf); err != nil {
+	if err := e.hub.fetch(ctx, rf, e.hub.unreadReports(rf)); err != nil {
 		t.Fatal(err)
 	}
 	reports, err := e.hub.readReports(ctx, rf)

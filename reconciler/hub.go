@@ -196,8 +196,9 @@ func (h *Hub) reconcileOnce(ctx context.Context) (Result, error) {
 		return res, nil
 	}
 	// Step 2: fetch what moved.
-	ph.moved = h.movedReports(rf)
-	if err := h.fetch(ctx, rf); err != nil {
+	unread := h.unreadReports(rf)
+	ph.moved = len(unread)
+	if err := h.fetch(ctx, rf, unread); err != nil {
 		return res, err
 	}
 	ph.mark("fetch")

@@ -39,15 +39,3 @@ func (p *phases) log(log logrus.FieldLogger, res *Result) {
 	p.took["steps"] = len(res.Steps)
 	log.WithFields(p.took).Debug("reconcile phases")
 }
-
-// movedReports counts the report branches whose commit the hub has not
-// read yet (what the fetch step brings).
-func (h *Hub) movedReports(rf refs) int {
-	n := 0
-	for _, c := range rf.reports {
-		if _, ok := h.reportCache[c]; !ok {
-			n++
-		}
-	}
-	return n
-}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -96,7 +98,21 @@ func (h *Hub) checkRefs(ctx context.Context) (refs, error) {
 	return rf, nil
 }
 
-func (h *Hub) fetch(ctx context.Context, rf refs) error {
+// unreadReports maps each report branch whose commit the hub has not
+// read yet (what the fetch step brings) to that commit.
+func (h *Hub) unreadReports(rf refs) map[string]string {
+	unread := map[string]string{}
+	for node, c := range rf.reports {
+		if _, ok := h.reportCache[c]; !ok {
+			unread[api.ReportsBranch(node)] = c
+		}
+	}
+	return unread
+}
+
+// fetch brings what moved since the hub last read it: unread is
+// unreadReports(rf).
+func (h *Hub) fetch(ctx context.Context, rf refs, unread map[string]string) error {
 	var cfgBranches []string
 	for b, c := range rf.config {
 		if c != "" {
@@ -123,19 +139,9 @@ func (h *Hub) fetch(ctx context.Context, rf refs) error {
 			return fmt.Errorf("fetch %s: %w", strings.Join(hub, ", "), err)
 		}
 	}
-	var reps []string
-	seen := map[string]string{}
-	nodes := map[string]string{} // report branch -> node
-	for node, c := range rf.reports {
-		if _, ok := h.reportCache[c]; !ok {
-			b := api.ReportsBranch(node)
-			reps = append(reps, b)
-			seen[b], nodes[b] = c, node
-		}
-	}
-	if len(reps) > 0 {
-		sort.Strings(reps)
-		got, err := gitsource.FetchChecked(ctx, h.cfg.Reports, seen, reps...)
+	if len(unread) > 0 {
+		reps := slices.Sorted(maps.Keys(unread))
+		got, err := gitsource.FetchChecked(ctx, h.cfg.Reports, unread, reps...)
 		if err != nil {
 			return fmt.Errorf("fetch %d report branches: %w", len(reps), err)
 		}
@@ -143,7 +149,7 @@ func (h *Hub) fetch(ctx context.Context, rf refs) error {
 		// fetch is one commit deep and holds only the newer report, which
 		// is the one read (rf.reports is the caller's map).
 		for b, c := range got {
-			if node, ok := nodes[b]; ok && c != "" {
+			if node, ok := strings.CutPrefix(b, api.ReportsBranchPrefix); ok && c != "" {
 				rf.reports[node] = c
 			}
 		}
