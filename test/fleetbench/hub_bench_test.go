@@ -40,14 +40,7 @@ var benchNodes = flag.Int("bench-nodes", 1000, "nodes BenchmarkHubIdle reconcile
 func BenchmarkHubIdle(b *testing.B) {
 	n := *benchNodes
 	dir := b.TempDir()
-	repos := filepath.Join(dir, "repos")
-	srv := &gitserver.Server{Kind: gitserver.Daemon, Root: repos}
-	if err := os.MkdirAll(repos, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Create("config.git"); err != nil {
-		b.Fatal(err)
-	}
+	srv, repos := benchServer(b, dir, "config.git")
 	if _, err := gitserver.CommitFiles(srv.Path("config.git"), "main", seedFiles(b), nil, "seed"); err != nil {
 		b.Fatal(err)
 	}
@@ -196,14 +189,7 @@ func BenchmarkReportPush(b *testing.B) {
 	for _, n := range []int{10, *benchNodes} {
 		b.Run(fmt.Sprintf("branches=%d", n), func(b *testing.B) {
 			dir := b.TempDir()
-			repos := filepath.Join(dir, "repos")
-			srv := &gitserver.Server{Kind: gitserver.Daemon, Root: repos}
-			if err := os.MkdirAll(repos, 0o755); err != nil {
-				b.Fatal(err)
-			}
-			if err := srv.Create("reports.git"); err != nil {
-				b.Fatal(err)
-			}
+			srv, repos := benchServer(b, dir, "reports.git")
 			pushReports(b, srv.Path("reports.git"), n, 0, n, "rendered-worker-0", time.Now())
 			addr, daemon := serveGit(b, repos)
 			px, err := newProxy(addr)
@@ -251,4 +237,19 @@ func BenchmarkReportPush(b *testing.B) {
 			b.ReportMetric(float64(wire.up)/float64(b.N), "B-up/op")
 		})
 	}
+}
+
+// benchServer is a Git server root under dir (dir/repos) holding the
+// empty repository name.
+func benchServer(b *testing.B, dir, name string) (*gitserver.Server, string) {
+	b.Helper()
+	repos := filepath.Join(dir, "repos")
+	srv := &gitserver.Server{Kind: gitserver.Daemon, Root: repos}
+	if err := os.MkdirAll(repos, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Create(name); err != nil {
+		b.Fatal(err)
+	}
+	return srv, repos
 }
